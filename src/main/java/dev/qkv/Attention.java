@@ -1,0 +1,228 @@
+package dev.qkv;
+
+import dev.qkv.kernel.Kernels;
+import dev.qkv.kernel.RowState;
+import dev.qkv.kernel.ScalarKernels;
+import dev.qkv.kernel.Score;
+import dev.qkv.tensor.Tensor;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Objects;
+
+/**
+ * Attention pooling: for each query q, {@code out(q) = Σᵢ α(q, kᵢ) vᵢ} with
+ * {@code α(q, kᵢ) = exp(a(q, kᵢ) − M) / Σⱼ exp(a(q, kⱼ) − M)} and {@code M = maxⱼ a(q, kⱼ)}.
+ *
+ * <p>Shapes: queries n×d (or a single query of shape (d,)), keys m×d, values m×dv; the output is n×dv (or
+ * (dv,)) and the weights n×m (or (m,)). Any m ≥ 0. Softmax is always max-subtracted, so exp is only taken
+ * of non-positive numbers and scores as large as ±10³⁰ give exact one-hot weights, never NaN or ∞. A query
+ * with no key left, because m = 0 or its mask hides every key, gets weights 0 and output 0.
+ *
+ * <p>An {@code Attention} is immutable and thread-safe; build one with {@link #builder()} and reuse it.
+ * Every method checks its arguments and throws {@link IllegalArgumentException} naming the offending shapes
+ * or values, or {@link IllegalStateException} for a tensor whose arena is closed, before writing anything.
+ */
+public final class Attention {
+
+    private final Scoring scoring;
+    private final Kernels kernels;
+    private final boolean checkFinite;
+
+    private Attention(Builder b) {
+        this.scoring = b.scoring;
+        this.kernels = b.kernels;
+        this.checkFinite = b.checkFinite;
+    }
+
+    /** A builder with scaled-dot scoring, the default kernels and no finiteness check. */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** Scaled-dot attention with the default kernels. */
+    public static Attention scaledDot() {
+        return builder().build();
+    }
+
+    /** The scoring function. */
+    public Scoring scoring() {
+        return scoring;
+    }
+
+    /** The kernels that do the work. */
+    public Kernels kernels() {
+        return kernels;
+    }
+
+    /** The pooled output, in a new tensor owned by {@code arena}. */
+    public Tensor pool(Arena arena, Tensor queries, Tensor keys, Tensor values) {
+        return pool(arena, queries, keys, values, Mask.none());
+    }
+
+    /** The pooled output under {@code mask}, in a new tensor owned by {@code arena}. */
+    public Tensor pool(Arena arena, Tensor queries, Tensor keys, Tensor values, Mask mask) {
+        checkInputs(queries, keys, values, mask);
+        Tensor out = queries.rank() == 1 ? Tensor.allocate(arena, values.cols())
+                : Tensor.allocate(arena, queries.rows(), values.cols());
+        pool(queries, keys, values, mask, out);
+        return out;
+    }
+
+    /** Writes the pooled output under {@code mask} into {@code out}, of shape n×dv (or (dv,)). */
+    public void pool(Tensor queries, Tensor keys, Tensor values, Mask mask, Tensor out) {
+        checkInputs(queries, keys, values, mask);
+        checkOutput("output", out, queries.rows(), values.cols());
+        Tensor q = queries.asMatrix();
+        Score score = scoring.resolve(q.cols());
+        RowState state = new RowState(values.cols());
+        float[] row = new float[values.cols()];
+        for (int i = 0; i < q.rows(); i++) {
+            state.reset();
+            kernels.pool(score, q, i, keys, values, 0, mask.end(i, keys.rows()), state);
+            state.finish(row);
+            out.asMatrix().copyRowFrom(i, row);
+        }
+    }
+
+    /** The attention weights, n×m (or (m,)), in a new tensor owned by {@code arena}. */
+    public Tensor weights(Arena arena, Tensor queries, Tensor keys) {
+        return weights(arena, queries, keys, Mask.none());
+    }
+
+    /** The attention weights under {@code mask}, n×m (or (m,)), in a new tensor owned by {@code arena}. */
+    public Tensor weights(Arena arena, Tensor queries, Tensor keys, Mask mask) {
+        checkQueriesAndKeys(queries, keys, mask);
+        Tensor w = queries.rank() == 1 ? Tensor.allocate(arena, keys.rows())
+                : Tensor.allocate(arena, queries.rows(), keys.rows());
+        weights(queries, keys, mask, w);
+        return w;
+    }
+
+    /**
+     * Writes the attention weights under {@code mask} into {@code weights}, of shape n×m (or (m,)): the
+     * max-subtracted softmax of each query's scores, 0 for masked keys; a row with no key left is all 0.
+     */
+    public void weights(Tensor queries, Tensor keys, Mask mask, Tensor weights) {
+        checkQueriesAndKeys(queries, keys, mask);
+        checkOutput("weights", weights, queries.rows(), keys.rows());
+        Tensor q = queries.asMatrix();
+        Tensor w = weights.asMatrix();
+        Score score = scoring.resolve(q.cols());
+        int m = keys.rows();
+        float[] row = new float[m];
+        for (int i = 0; i < q.rows(); i++) {
+            int end = mask.end(i, m);
+            java.util.Arrays.fill(row, end, m, 0f);
+            kernels.scores(score, q, i, keys, 0, end, row);
+            float max = kernels.max(row, 0, end);
+            if (max == Float.NEGATIVE_INFINITY) {
+                java.util.Arrays.fill(row, 0, end, 0f);
+            } else {
+                float sum = kernels.expAndSum(row, 0, end, max);
+                kernels.scale(row, 0, end, 1f / sum);
+            }
+            w.copyRowFrom(i, row);
+        }
+    }
+
+    private void checkQueriesAndKeys(Tensor queries, Tensor keys, Mask mask) {
+        Objects.requireNonNull(queries, "queries");
+        Objects.requireNonNull(keys, "keys");
+        Objects.requireNonNull(mask, "mask");
+        checkAlive("queries", queries);
+        checkAlive("keys", keys);
+        if (keys.rank() != 2) {
+            throw new IllegalArgumentException("keys must be a matrix (m, d), got shape " + keys.shapeString());
+        }
+        if (queries.cols() != keys.cols()) {
+            throw new IllegalArgumentException("queries " + queries.shapeString() + " and keys "
+                    + keys.shapeString() + " differ in dimension d");
+        }
+        mask.check(queries.rows(), keys.rows());
+        scoring.resolve(queries.cols());
+        if (checkFinite) {
+            checkFinite("queries", queries);
+            checkFinite("keys", keys);
+        }
+    }
+
+    private void checkInputs(Tensor queries, Tensor keys, Tensor values, Mask mask) {
+        Objects.requireNonNull(values, "values");
+        checkQueriesAndKeys(queries, keys, mask);
+        checkAlive("values", values);
+        if (values.rank() != 2) {
+            throw new IllegalArgumentException("values must be a matrix (m, dv), got shape " + values.shapeString());
+        }
+        if (values.rows() != keys.rows()) {
+            throw new IllegalArgumentException("keys " + keys.shapeString() + " and values " + values.shapeString()
+                    + " differ in the number of rows m");
+        }
+        if (checkFinite) {
+            checkFinite("values", values);
+        }
+    }
+
+    private static void checkOutput(String name, Tensor out, int rows, int cols) {
+        Objects.requireNonNull(out, name);
+        checkAlive(name, out);
+        if (out.rows() != rows || out.cols() != cols) {
+            throw new IllegalArgumentException(name + " has shape " + out.shapeString() + ", expected ("
+                    + rows + ", " + cols + ")");
+        }
+    }
+
+    private static void checkAlive(String name, Tensor t) {
+        if (!t.isAlive()) {
+            throw new IllegalStateException(name + ": the arena that owns this tensor is closed");
+        }
+    }
+
+    private static void checkFinite(String name, Tensor t) {
+        MemorySegment s = t.segment();
+        for (int i = 0; i < t.rows(); i++) {
+            long row = t.rowOffset(i);
+            for (int j = 0; j < t.cols(); j++) {
+                float x = s.get(ValueLayout.JAVA_FLOAT_UNALIGNED, row + 4L * j);
+                if (!Float.isFinite(x)) {
+                    throw new IllegalArgumentException(name + " " + t.shapeString() + " has a non-finite value "
+                            + x + " at " + (t.rank() == 1 ? "(" + j + ")" : "(" + i + ", " + j + ")"));
+                }
+            }
+        }
+    }
+
+    /** Configures an {@link Attention}. Not thread-safe; the built object is. */
+    public static final class Builder {
+        private Scoring scoring = Scoring.scaledDot();
+        private Kernels kernels = ScalarKernels.INSTANCE;
+        private boolean checkFinite;
+
+        private Builder() {}
+
+        /** The scoring function; scaled dot by default. */
+        public Builder scoring(Scoring scoring) {
+            this.scoring = Objects.requireNonNull(scoring, "scoring");
+            return this;
+        }
+
+        /** The kernels to run. */
+        public Builder kernels(Kernels kernels) {
+            this.kernels = Objects.requireNonNull(kernels, "kernels");
+            return this;
+        }
+
+        /**
+         * Whether to refuse non-finite queries, keys and values with an exception naming the first one; off
+         * by default, since it costs a pass over the inputs.
+         */
+        public Builder checkFinite(boolean checkFinite) {
+            this.checkFinite = checkFinite;
+            return this;
+        }
+
+        public Attention build() {
+            return new Attention(this);
+        }
+    }
+}

@@ -1,0 +1,50 @@
+package dev.qkv.kernel;
+
+import dev.qkv.tensor.Tensor;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The kernels of attention pooling, behind one interface so the scalar reference and the Vector API
+ * implementation can be swapped and compared. Kernels trust their arguments: shapes, ranges and open arenas
+ * are checked by the public API before a kernel runs.
+ *
+ * <p>Every method is stateless and thread-safe; the caller owns the arrays it passes.
+ */
+public interface Kernels {
+
+    /** Keys scored per block by {@link #pool}: big enough to amortise a rescale, small enough for L1. */
+    int BLOCK = 256;
+
+    /** {@code "scalar"} or {@code "vector"}. */
+    String name();
+
+    /** {@code Σᵢ x[i]·y[i]} over {@code length} floats starting at the given byte offsets. */
+    float dot(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int length);
+
+    /** {@code Σᵢ (x[i] − y[i])²} over {@code length} floats starting at the given byte offsets. */
+    float squaredDistance(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int length);
+
+    /** {@code scores[j] = score(queries[query], keys[from + j])} for {@code j < to − from}. */
+    void scores(Score score, Tensor queries, int query, Tensor keys, int from, int to, float[] scores);
+
+    /** The largest of {@code x[from..to)}, or −∞ for an empty range. */
+    float max(float[] x, int from, int to);
+
+    /**
+     * Replaces each {@code x[i]} in {@code [from, to)} by {@code exp(x[i] − shift)} and returns their sum.
+     * {@code shift} must be at least every {@code x[i]}, so exp is only taken of non-positive numbers.
+     */
+    float expAndSum(float[] x, int from, int to, float shift);
+
+    /** Multiplies each {@code x[i]} in {@code [from, to)} by {@code factor}. */
+    void scale(float[] x, int from, int to, float factor);
+
+    /** {@code acc[j] += Σᵢ weights[i] · values[from + i][j]} for {@code i < to − from}, {@code j < values.cols()}. */
+    void accumulate(float[] weights, Tensor values, int from, int to, float[] acc);
+
+    /**
+     * One pass of online softmax: folds keys and values {@code [from, to)} into {@code state} for query
+     * {@code query}, reading each key and value row once, block by block ({@link #BLOCK} keys).
+     */
+    void pool(Score score, Tensor queries, int query, Tensor keys, Tensor values, int from, int to, RowState state);
+}
