@@ -1,0 +1,73 @@
+package dev.qkv.kernel;
+
+import dev.qkv.tensor.Tensor;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * A run of keys and values packed for the many-query tile kernels, the way GEMM libraries pack panels.
+ * Keys are transposed, so a query element broadcast against a row of Kᵀ scores {@code width} keys at once;
+ * values stay rows. Both are cut into slabs of one block of keys × {@code width} columns, and each slab is
+ * stored contiguously ({@code width} floats per key or per dimension), so a micro-kernel reads one slab
+ * front to back. Unpacked, the rows a micro-kernel walks lie a power of two apart and fight over a few L1
+ * sets. Keys and columns past the end are zero. Columns and rows past {@code count} are zero. Built once per run of keys
+ * and then only read, by any number of threads.
+ */
+final class KeyChunk {
+
+    final int start;
+    final int count;
+    /** count rounded up to a whole number of blocks. */
+    final int stride;
+    final int block;
+    final int width;
+    final int d;
+    final int dvPad;
+    /**
+     * Element t of key {@code start + j}: at {@code (j / block) * d * block + (j % block / width) * d * width
+     * + t * width + j % width}.
+     */
+    final float[] keysT;
+    /**
+     * Element c of value {@code start + j}: at {@code (j / block) * block * dvPad + (c / width) * block * width
+     * + (j % block) * width + c % width}.
+     */
+    final float[] values;
+
+    private KeyChunk(int start, int count, int stride, int block, int width, int d, int dvPad) {
+        this.start = start;
+        this.count = count;
+        this.stride = stride;
+        this.block = block;
+        this.width = width;
+        this.d = d;
+        this.dvPad = dvPad;
+        this.keysT = new float[d * stride];
+        this.values = new float[stride * dvPad];
+    }
+
+    /** Keys and values {@code [start, start + count)}, in slabs of {@code block} keys × {@code width} columns. */
+    static KeyChunk of(Tensor keys, Tensor values, int start, int count, int block, int width, int dvPad) {
+        int stride = (count + block - 1) / block * block;
+        KeyChunk chunk = new KeyChunk(start, count, stride, block, width, keys.cols(), dvPad);
+        int d = keys.cols();
+        int dv = values.cols();
+        float[] row = new float[Math.max(d, dv)];
+        for (int j = 0; j < count; j++) {
+            int panel = j / block * block;
+            int inBlock = j % block;
+            MemorySegment.copy(keys.segment(), ValueLayout.JAVA_FLOAT_UNALIGNED, keys.rowOffset(start + j), row, 0, d);
+            int keySlab = panel * d + inBlock / width * d * width + inBlock % width;
+            for (int t = 0; t < d; t++) {
+                chunk.keysT[keySlab + t * width] = row[t];
+            }
+            MemorySegment.copy(values.segment(), ValueLayout.JAVA_FLOAT_UNALIGNED, values.rowOffset(start + j), row, 0,
+                    dv);
+            int valueRow = panel * dvPad + inBlock * width;
+            for (int c = 0; c < dv; c++) {
+                chunk.values[valueRow + c / width * block * width + c % width] = row[c];
+            }
+        }
+        return chunk;
+    }
+}
