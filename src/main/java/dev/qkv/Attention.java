@@ -213,6 +213,19 @@ public final class Attention {
         }
 
         /**
+         * The kernels by name: {@code "scalar"} (the reference) or {@code "vector"}.
+         *
+         * @throws IllegalArgumentException for another name, or for kernels this JVM cannot run
+         */
+        public Builder kernels(String name) {
+            return switch (name) {
+                case "scalar" -> kernels(ScalarKernels.INSTANCE);
+                case "vector" -> throw new IllegalArgumentException("the vector kernels are not available yet");
+                default -> throw new IllegalArgumentException("kernels must be scalar or vector, got '" + name + "'");
+            };
+        }
+
+        /**
          * Whether to refuse non-finite queries, keys and values with an exception naming the first one; off
          * by default, since it costs a pass over the inputs.
          */
