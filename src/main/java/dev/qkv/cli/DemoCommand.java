@@ -24,17 +24,18 @@ final class DemoCommand implements Callable<Integer> {
         String[] names = {"Zhang", "Lipton", "Li", "Smola", "Hu", "Werness"};
         String[] answers = {"Aston", "Zachary", "Mu", "Alex", "Rachel", "Brent"};
         try (Arena arena = Arena.ofConfined()) {
-            // One-hot key embeddings, scaled so a match outscores a miss by 100 under dot scoring:
-            // exp(-100) is below float's smallest subnormal, so the lookup weight is exactly 1.
+            // One-hot key embeddings, scaled so a match outscores a miss by 121 under dot scoring:
+            // exp(-121) is below half of float's smallest subnormal (exp(-103.9)), so every other weight
+            // rounds to exactly 0 and the lookup weight to exactly 1.
             int m = names.length;
             Tensor keys = Tensor.allocate(arena, m, m);
             Tensor values = Tensor.allocate(arena, m, m);
             for (int i = 0; i < m; i++) {
-                keys.set(i, i, 10f);
+                keys.set(i, i, 11f);
                 values.set(i, i, 1f);
             }
             Tensor query = Tensor.allocate(arena, m);
-            query.set(2, 10f);
+            query.set(2, 11f);
             Attention lookup = Attention.builder().scoring(Scoring.dot()).build();
             Tensor answer = lookup.pool(arena, query, keys, values);
             out.println("Database D = {(Zhang, Aston), (Lipton, Zachary), (Li, Mu), (Smola, Alex), (Hu, Rachel),"
