@@ -1,14 +1,17 @@
 package dev.qkv;
 
 import dev.qkv.kernel.Kernels;
-import dev.qkv.kernel.RowState;
+import dev.qkv.kernel.PartialRows;
+import dev.qkv.kernel.Pooling;
 import dev.qkv.kernel.ScalarKernels;
 import dev.qkv.kernel.Score;
 import dev.qkv.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
 import java.util.Objects;
+import java.util.concurrent.Executor;
 
 /**
  * Attention pooling: for each query q, {@code out(q) = Σᵢ α(q, kᵢ) vᵢ} with
@@ -19,6 +22,12 @@ import java.util.Objects;
  * of non-positive numbers and scores as large as ±10³⁰ give exact one-hot weights, never NaN or ∞. A query
  * with no key left, because m = 0 or its mask hides every key, gets weights 0 and output 0.
  *
+ * <p>Masks ({@link Mask}) hide keys per query. Many queries under dot scoring run as FlashAttention tiles
+ * (tiles of queries × blocks of keys) with the vector kernels; other cases run query by query. Keys can be
+ * pooled shard by shard and merged ({@link #partial}, {@link Partial}). A call may use several threads
+ * ({@link Builder#threads}); the output is bitwise the same whatever their number, because the work is cut
+ * by the shapes alone and partial results are merged in a fixed order.
+ *
  * <p>An {@code Attention} is immutable and thread-safe; build one with {@link #builder()} and reuse it.
  * Every method checks its arguments and throws {@link IllegalArgumentException} naming the offending shapes
  * or values, or {@link IllegalStateException} for a tensor whose arena is closed, before writing anything.
@@ -28,11 +37,15 @@ public final class Attention {
     private final Scoring scoring;
     private final Kernels kernels;
     private final boolean checkFinite;
+    private final int threads;
+    private final Workers workers;
 
     private Attention(Builder b) {
         this.scoring = b.scoring;
         this.kernels = b.kernels;
         this.checkFinite = b.checkFinite;
+        this.threads = b.threads;
+        this.workers = new Workers(b.threads, b.executor);
     }
 
     /** A builder with scaled-dot scoring, the default kernels and no finiteness check. */
@@ -55,6 +68,11 @@ public final class Attention {
         return kernels;
     }
 
+    /** The most threads one call uses. */
+    public int threads() {
+        return threads;
+    }
+
     /** The pooled output, in a new tensor owned by {@code arena}. */
     public Tensor pool(Arena arena, Tensor queries, Tensor keys, Tensor values) {
         return pool(arena, queries, keys, values, Mask.none());
@@ -65,24 +83,60 @@ public final class Attention {
         checkInputs(queries, keys, values, mask);
         Tensor out = queries.rank() == 1 ? Tensor.allocate(arena, values.cols())
                 : Tensor.allocate(arena, queries.rows(), values.cols());
-        pool(queries, keys, values, mask, out);
+        finish(compute(queries.asMatrix(), keys, values, mask), out, null);
         return out;
     }
 
     /** Writes the pooled output under {@code mask} into {@code out}, of shape n×dv (or (dv,)). */
     public void pool(Tensor queries, Tensor keys, Tensor values, Mask mask, Tensor out) {
+        pool(queries, keys, values, mask, out, null);
+    }
+
+    /**
+     * Writes the pooled output under {@code mask} into {@code out}, of shape n×dv (or (dv,)), and, unless
+     * {@code logSumExp} is null, each query's {@code log Σⱼ exp(a(q, kⱼ))} over the keys it sees into
+     * {@code logSumExp}, of shape (n,) (or (1,) for a single query); −∞ for a query with no key.
+     */
+    public void pool(Tensor queries, Tensor keys, Tensor values, Mask mask, Tensor out, Tensor logSumExp) {
         checkInputs(queries, keys, values, mask);
         checkOutput("output", out, queries.rows(), values.cols());
-        Tensor q = queries.asMatrix();
-        Score score = scoring.resolve(q.cols());
-        RowState state = new RowState(values.cols());
-        float[] row = new float[values.cols()];
-        for (int i = 0; i < q.rows(); i++) {
-            state.reset();
-            kernels.pool(score, q, i, keys, values, 0, mask.end(i, keys.rows()), state);
-            state.finish(row);
-            out.asMatrix().copyRowFrom(i, row);
+        if (logSumExp != null) {
+            checkOutput("log-sum-exp", logSumExp, 1, queries.rows());
         }
+        finish(compute(queries.asMatrix(), keys, values, mask), out, logSumExp);
+    }
+
+    private static void finish(PartialRows rows, Tensor out, Tensor logSumExp) {
+        for (int i = 0; i < rows.rows(); i++) {
+            rows.finish(i, out, i);
+            if (logSumExp != null) {
+                logSumExp.asMatrix().set(0, i, rows.logSumExp(i));
+            }
+        }
+    }
+
+    /**
+     * The partial state of pooling the queries over these keys and values only, to be merged with the
+     * partials of other shards of keys (see {@link Partial}). Masks index the keys given here.
+     */
+    public Partial partial(Tensor queries, Tensor keys, Tensor values, Mask mask) {
+        checkInputs(queries, keys, values, mask);
+        return new Partial(compute(queries.asMatrix(), keys, values, mask));
+    }
+
+    /** Every row's state: by tiles of queries where the kernels have them, else row by row. */
+    private PartialRows compute(Tensor queries, Tensor keys, Tensor values, Mask mask) {
+        int n = queries.rows();
+        Score score = scoring.resolve(queries.cols());
+        int[] ends = mask.ends(n, keys.rows());
+        PartialRows rows = new PartialRows(n, values.cols());
+        boolean tiled = n > 1 && !mask.hasExplicit() && score.kind() == Score.Kind.DOT
+                && kernels.poolTiles(score.factor(), queries, keys, values, ends, rows, workers);
+        if (!tiled) {
+            Pooling.rows(kernels, score, queries, keys, values, ends, mask.hasExplicit() ? mask::explicitRow : null,
+                    rows, workers);
+        }
+        return rows;
     }
 
     /** The attention weights, n×m (or (m,)), in a new tensor owned by {@code arena}. */
@@ -109,15 +163,22 @@ public final class Attention {
         Tensor q = queries.asMatrix();
         Tensor w = weights.asMatrix();
         Score score = scoring.resolve(q.cols());
+        int n = q.rows();
         int m = keys.rows();
         float[] row = new float[m];
-        for (int i = 0; i < q.rows(); i++) {
-            int end = mask.end(i, m);
-            java.util.Arrays.fill(row, end, m, 0f);
+        for (int i = 0; i < n; i++) {
+            int end = mask.end(i, n, m);
+            Arrays.fill(row, end, m, 0f);
             kernels.scores(score, q, i, keys, 0, end, row);
+            boolean[] visible = mask.explicitRow(i);
+            for (int j = 0; visible != null && j < end; j++) {
+                if (!visible[j]) {
+                    row[j] = Float.NEGATIVE_INFINITY;
+                }
+            }
             float max = kernels.max(row, 0, end);
             if (max == Float.NEGATIVE_INFINITY) {
-                java.util.Arrays.fill(row, 0, end, 0f);
+                Arrays.fill(row, 0, end, 0f);
             } else {
                 float sum = kernels.expAndSum(row, 0, end, max);
                 kernels.scale(row, 0, end, 1f / sum);
@@ -142,8 +203,8 @@ public final class Attention {
         mask.check(queries.rows(), keys.rows());
         scoring.resolve(queries.cols());
         if (checkFinite) {
-            checkFinite("queries", queries);
-            checkFinite("keys", keys);
+            checkFinite("queries", queries, null);
+            checkFinite("keys", keys, seen(queries.rows(), keys.rows(), mask));
         }
     }
 
@@ -159,7 +220,7 @@ public final class Attention {
                     + " differ in the number of rows m");
         }
         if (checkFinite) {
-            checkFinite("values", values);
+            checkFinite("values", values, seen(queries.rows(), keys.rows(), mask));
         }
     }
 
@@ -178,9 +239,26 @@ public final class Attention {
         }
     }
 
-    private static void checkFinite(String name, Tensor t) {
+    /** Which of m keys some query sees: the only key and value rows pooling reads, so the only ones checked. */
+    private static boolean[] seen(int n, int m, Mask mask) {
+        boolean[] seen = new boolean[m];
+        for (int i = 0; i < n; i++) {
+            int end = mask.end(i, n, m);
+            boolean[] visible = mask.explicitRow(i);
+            for (int j = 0; j < end; j++) {
+                seen[j] |= visible == null || visible[j];
+            }
+        }
+        return seen;
+    }
+
+    /** Refuses the first non-finite value, in the rows {@code only} marks (all rows if null). */
+    private static void checkFinite(String name, Tensor t, boolean[] only) {
         MemorySegment s = t.segment();
         for (int i = 0; i < t.rows(); i++) {
+            if (only != null && !only[i]) {
+                continue;
+            }
             long row = t.rowOffset(i);
             for (int j = 0; j < t.cols(); j++) {
                 float x = s.get(ValueLayout.JAVA_FLOAT_UNALIGNED, row + 4L * j);
@@ -197,8 +275,31 @@ public final class Attention {
         private Scoring scoring = Scoring.scaledDot();
         private Kernels kernels = ScalarKernels.INSTANCE;
         private boolean checkFinite;
+        private int threads = 1;
+        private Executor executor;
 
         private Builder() {}
+
+        /**
+         * The most threads one call may use, 1 by default: the calling thread and up to {@code threads − 1}
+         * helpers, from the {@link #executor} if one is given, else from a shared pool of daemon threads. The
+         * output is bitwise the same for any thread count.
+         *
+         * @throws IllegalArgumentException if threads is less than 1
+         */
+        public Builder threads(int threads) {
+            if (threads < 1) {
+                throw new IllegalArgumentException("threads must be at least 1, got " + threads);
+            }
+            this.threads = threads;
+            return this;
+        }
+
+        /** Where the helper threads of {@link #threads} come from; a shared pool of daemon threads if not set. */
+        public Builder executor(Executor executor) {
+            this.executor = Objects.requireNonNull(executor, "executor");
+            return this;
+        }
 
         /** The scoring function; scaled dot by default. */
         public Builder scoring(Scoring scoring) {

@@ -1,29 +1,40 @@
 package dev.qkv;
 
 import java.util.Arrays;
+import java.util.Objects;
 
 /**
- * Which keys each query may attend to. A masked key is never read: neither its key row nor its value row
- * is loaded, so a NaN there cannot reach the output. A query left with no key gets weights 0, output 0 and
- * log-sum-exp −∞ (the convention of PyTorch's scaled-dot-product attention and FlashAttention; d2l instead
- * fills masked scores with −10⁶, which gives such a query the plain average of the values).
+ * Which keys each query may attend to. A masked key is never used: its score and its value are left out of
+ * the sums, so a NaN there cannot reach the output (a key no query of a tile sees is not even loaded). A
+ * query left with no key gets weights 0, output 0 and log-sum-exp −∞ — the convention of PyTorch's
+ * scaled-dot-product attention and FlashAttention; d2l instead fills masked scores with −10⁶, which gives
+ * such a query the plain average of the values.
  *
  * <ul>
  *   <li>{@link #none()}: every key;
  *   <li>{@link #validLengths(int...)}: d2l's {@code valid_lens}, query i sees keys {@code 0 ≤ j < lengths[i]};
- *       a length ≥ m keeps every key.
+ *       a length ≥ m keeps every key;
+ *   <li>{@link #causal()}: query i sees key j when {@code j ≤ i + (m − n)}, aligned bottom-right like
+ *       FlashAttention, so the last query sees every key; with n = m, query i sees keys 0…i;
+ *   <li>{@link #explicit(boolean[][])}: an n × m matrix of {@code true} = visible, or one row of m for every
+ *       query ({@link #explicit(boolean[])}).
  * </ul>
  *
- * Immutable; the arrays given are copied.
+ * {@link #and(Mask)} combines masks: a key is visible when every part lets it through. Immutable; the arrays
+ * given are copied.
  */
 public final class Mask {
 
-    private static final Mask NONE = new Mask(null);
+    private static final Mask NONE = new Mask(null, false, null);
 
     private final int[] validLengths;
+    private final boolean causal;
+    private final boolean[][] explicit;
 
-    private Mask(int[] validLengths) {
+    private Mask(int[] validLengths, boolean causal, boolean[][] explicit) {
         this.validLengths = validLengths;
+        this.causal = causal;
+        this.explicit = explicit;
     }
 
     /** Every query sees every key. */
@@ -42,29 +53,122 @@ public final class Mask {
                 throw new IllegalArgumentException("valid length " + i + " is negative: " + lengths[i]);
             }
         }
-        return new Mask(lengths.clone());
+        return new Mask(lengths.clone(), false, null);
+    }
+
+    /** Query i of n sees key j of m when {@code j ≤ i + (m − n)} (bottom-right aligned). */
+    public static Mask causal() {
+        return new Mask(null, true, null);
+    }
+
+    /**
+     * Query i sees key j when {@code visible[i][j]}; n rows of m.
+     *
+     * @throws IllegalArgumentException if the rows differ in length
+     */
+    public static Mask explicit(boolean[][] visible) {
+        boolean[][] copy = new boolean[visible.length][];
+        for (int i = 0; i < visible.length; i++) {
+            copy[i] = visible[i].clone();
+            if (copy[i].length != copy[0].length) {
+                throw new IllegalArgumentException("mask row " + i + " has " + copy[i].length + " entries, row 0 has "
+                        + copy[0].length);
+            }
+        }
+        return new Mask(null, false, copy);
+    }
+
+    /** Every query sees key j when {@code visible[j]}. */
+    public static Mask explicit(boolean[] visible) {
+        return new Mask(null, false, new boolean[][] {visible.clone()});
+    }
+
+    /**
+     * A mask that lets a key through when both this one and {@code other} do.
+     *
+     * @throws IllegalArgumentException if both have valid lengths or both an explicit matrix
+     */
+    public Mask and(Mask other) {
+        Objects.requireNonNull(other, "other");
+        if (validLengths != null && other.validLengths != null) {
+            throw new IllegalArgumentException("cannot combine two sets of valid lengths");
+        }
+        if (explicit != null && other.explicit != null) {
+            throw new IllegalArgumentException("cannot combine two explicit masks");
+        }
+        return new Mask(validLengths != null ? validLengths : other.validLengths, causal || other.causal,
+                explicit != null ? explicit : other.explicit);
     }
 
     /** Whether every query sees every key. */
     public boolean isNone() {
-        return validLengths == null;
+        return validLengths == null && !causal && explicit == null;
+    }
+
+    /** Whether an explicit matrix or row takes part. */
+    boolean hasExplicit() {
+        return explicit != null;
     }
 
     /** Checks that this mask fits n queries and m keys. */
     void check(int n, int m) {
         if (validLengths != null && validLengths.length != n) {
-            throw new IllegalArgumentException("valid lengths has " + validLengths.length + " entries for "
-                    + n + " queries");
+            throw new IllegalArgumentException("valid lengths has " + validLengths.length + " entries for " + n
+                    + " queries");
+        }
+        if (explicit != null) {
+            int rows = explicit.length;
+            int cols = rows == 0 ? 0 : explicit[0].length;
+            if ((rows != n && rows != 1) || cols != m) {
+                throw new IllegalArgumentException("mask has shape (" + rows + ", " + cols + "), expected (" + n + ", "
+                        + m + ") or (1, " + m + ") for " + n + " queries and " + m + " keys");
+            }
         }
     }
 
-    /** How many leading keys query {@code i} sees, out of {@code m}. */
-    int end(int i, int m) {
-        return validLengths == null ? m : Math.min(validLengths[i], m);
+    /** How many leading keys query i of n may see, out of m, before the explicit matrix. */
+    int end(int i, int n, int m) {
+        int end = validLengths == null ? m : Math.min(validLengths[i], m);
+        if (causal) {
+            end = (int) Math.clamp((long) i + 1 + m - n, 0, end);
+        }
+        return end;
+    }
+
+    /** {@link #end} for every query. */
+    int[] ends(int n, int m) {
+        int[] ends = new int[n];
+        for (int i = 0; i < n; i++) {
+            ends[i] = end(i, n, m);
+        }
+        return ends;
+    }
+
+    /** Query i's row of the explicit matrix, or null when there is none. */
+    boolean[] explicitRow(int i) {
+        return explicit == null ? null : explicit[explicit.length == 1 ? 0 : i];
+    }
+
+    /** Whether query i of n sees key j of m. */
+    boolean visible(int i, int j, int n, int m) {
+        return j < end(i, n, m) && (explicit == null || explicitRow(i)[j]);
     }
 
     @Override
     public String toString() {
-        return validLengths == null ? "Mask.none()" : "Mask.validLengths(" + Arrays.toString(validLengths) + ")";
+        if (isNone()) {
+            return "Mask.none()";
+        }
+        StringBuilder b = new StringBuilder("Mask[");
+        if (validLengths != null) {
+            b.append("validLengths=").append(Arrays.toString(validLengths)).append(' ');
+        }
+        if (causal) {
+            b.append("causal ");
+        }
+        if (explicit != null) {
+            b.append("explicit ").append(explicit.length).append('x').append(explicit.length == 0 ? 0 : explicit[0].length);
+        }
+        return b.toString().strip() + "]";
     }
 }

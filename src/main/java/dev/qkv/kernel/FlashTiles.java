@@ -19,9 +19,9 @@ import jdk.incubator.vector.VectorSpecies;
  * keeps its accumulators in registers while it walks packed panels of K and V ({@link KeyChunk}). They read
  * plain arrays, which measured faster than segments for broadcasts.
  *
- * <p>Row state ({@code max}, {@code sum}, {@code acc}) is kept per query row in arrays the caller owns, so
- * keys can arrive in several chunks. Every row is computed by the same sequence of operations whatever task
- * or thread runs it: the output does not depend on the number of threads.
+ * <p>Each {@link Rows} holds the online-softmax state of a group of query rows over one shard of keys;
+ * {@link Pooling#tiles} merges the shards. A row's arithmetic depends only on the rows of its micro tile
+ * and the shard, never on the thread that runs it.
  */
 final class FlashTiles {
 
@@ -44,12 +44,12 @@ final class FlashTiles {
 
     private FlashTiles() {}
 
-    /** dv rounded up to whole micro-tile WIDTHs, so the P·V kernel needs no tail. */
+    /** dv rounded up to whole micro-tile widths, so the P·V kernel needs no tail. */
     int dvPad(int dv) {
         return Math.max(WIDTH, (dv + WIDTH - 1) / WIDTH * WIDTH);
     }
 
-    /** Query rows, padded and scaled, with their online-softmax state across chunks of keys. */
+    /** A group of query rows, padded to whole micro tiles and scaled, with their state over one shard of keys. */
     static final class Rows {
         final int first;
         final int count;
@@ -82,22 +82,6 @@ final class FlashTiles {
                     this.queries[r * d + t] *= factor;
                 }
                 this.ends[r] = ends[first + r];
-            }
-        }
-
-        /** Writes row r's output {@code acc / sum} (0 for a row with no key) and its log-sum-exp. */
-        void finish(int r, Tensor out, Tensor lse) {
-            float[] row = new float[out.cols()];
-            float s = sum[r];
-            if (s != 0f) {
-                float inverse = 1f / s;
-                for (int c = 0; c < row.length; c++) {
-                    row[c] = acc[r * dvPad + c] * inverse;
-                }
-            }
-            out.copyRowFrom(first + r, row);
-            if (lse != null) {
-                lse.set(first + r, s == 0f ? Float.NEGATIVE_INFINITY : max[r] + (float) Math.log(s));
             }
         }
     }

@@ -47,4 +47,14 @@ public interface Kernels {
      * {@code query}, reading each key and value row once, block by block ({@link #BLOCK} keys).
      */
     void pool(Score score, Tensor queries, int query, Tensor keys, Tensor values, int from, int to, RowState state);
+
+    /**
+     * Pools many queries under scores {@code factor · qᵀk} with tiles of queries × blocks of keys, query row i
+     * seeing keys {@code [0, ends[i])}, into {@code out}; returns false, doing nothing, for kernels without
+     * tiles (the caller then goes row by row).
+     */
+    default boolean poolTiles(float factor, Tensor queries, Tensor keys, Tensor values, int[] ends, PartialRows out,
+            Pooling.Parallel parallel) {
+        return false;
+    }
 }

@@ -77,26 +77,4 @@ public final class RowState {
     public float logSumExp() {
         return isEmpty() ? Float.NEGATIVE_INFINITY : max + (float) Math.log(sum);
     }
-
-    /**
-     * Folds the keys summarised by another state (max {@code otherMax}, sum {@code otherSum}, accumulator
-     * {@code otherAcc}) into this one: both are brought to the larger max, then added.
-     */
-    public void merge(float otherMax, float otherSum, float[] otherAcc) {
-        if (otherSum == 0f) {
-            return;
-        }
-        if (isEmpty()) {
-            set(otherMax, otherSum, otherAcc);
-            return;
-        }
-        float newMax = Math.max(max, otherMax);
-        float mine = (float) Math.exp(max - newMax);
-        float theirs = (float) Math.exp(otherMax - newMax);
-        for (int j = 0; j < acc.length; j++) {
-            acc[j] = acc[j] * mine + otherAcc[j] * theirs;
-        }
-        sum = sum * mine + otherSum * theirs;
-        max = newMax;
-    }
 }
