@@ -188,6 +188,14 @@ class NpyTest {
     }
 
     @Test
+    void anyNonZeroBoolByteIsOneAsInNumPy() throws IOException {
+        Path file = dir.resolve("bools.npy");
+        Files.write(file, concat(header("{'descr': '|b1', 'fortran_order': False, 'shape': (4,), }"),
+                new byte[] {0, 1, 2, (byte) 255}));
+        assertArrayEquals(new int[] {0, 1, 1, 1}, Npy.readInts(file).values());
+    }
+
+    @Test
     void i8ValueBeyondIntIsNamedWithItsIndex() {
         NpyFormatException e = assertThrows(NpyFormatException.class, () -> Npy.readInts(fixture("i8_overflow.npy")));
         assertMessage(e, fixture("i8_overflow.npy"), "value 2147483648 at index 2");
