@@ -152,7 +152,8 @@ public record NpyHeader(String dtype, boolean fortranOrder, int[] shape, long da
         return product;
     }
 
-    static String shapeString(int[] shape) {
+    /** A shape as NumPy prints it: {@code (3,)} or {@code (3, 4)}. */
+    public static String shapeString(int[] shape) {
         if (shape.length == 1) {
             return "(" + shape[0] + ",)";
         }

@@ -1,0 +1,190 @@
+package dev.qkv.cli;
+
+import dev.qkv.Attention;
+import dev.qkv.Mask;
+import dev.qkv.Scoring;
+import dev.qkv.io.IntArray;
+import dev.qkv.io.Npy;
+import dev.qkv.io.NpyHeader;
+import dev.qkv.tensor.Tensor;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+/** {@code qkv pool}: attention pooling of .npy queries over .npy keys and values. */
+@Command(
+        name = "pool",
+        mixinStandardHelpOptions = true,
+        description = {
+            "Attention pooling: OUT[i] = sum_j softmax_j(a(Q[i], K[j])) V[j].",
+            "Masks (--valid-lens, --causal, --mask) combine: a key is seen when every one lets it through.",
+            "Q is (n,d) or (d,); K (m,d); V (m,dv); all float (<f4 is memory-mapped, <f8 and >f4 converted).",
+            "OUT is float32 (n,dv), or (dv,) for a 1-D Q; W float32 (n,m), or (m,).",
+            "A query with no key left (m = 0 or valid length 0) gets weights 0 and output 0."
+        })
+final class PoolCommand implements Callable<Integer> {
+
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--queries", required = true, paramLabel = "Q.npy", description = "queries, (n,d) or (d,)")
+    Path queries;
+
+    @Option(names = "--keys", required = true, paramLabel = "K.npy", description = "keys, (m,d)")
+    Path keys;
+
+    @Option(names = "--values", required = true, paramLabel = "V.npy", description = "values, (m,dv)")
+    Path values;
+
+    @Option(names = "--out", required = true, paramLabel = "OUT.npy", description = "where to write the output")
+    Path out;
+
+    @Option(names = "--weights", paramLabel = "W.npy", description = "also write the attention weights here")
+    Path weights;
+
+    @Option(names = "--scoring", paramLabel = "NAME", defaultValue = "scaled-dot",
+            description = "scaled-dot (q.k/sqrt(d), default), dot (q.k) or gaussian (-|q-k|^2/(2 sigma^2))")
+    String scoring;
+
+    @Option(names = "--scale", paramLabel = "X",
+            description = "replaces the scoring's own factor (1, 1/sqrt(d) or 1/(2 sigma^2))")
+    Double scale;
+
+    @Option(names = "--sigma", paramLabel = "X", description = "the Gaussian width, > 0 (default 1)")
+    Double sigma;
+
+    @Option(names = "--valid-lens", paramLabel = "L.npy",
+            description = "integers of shape (n,): query i sees keys 0 <= j < L[i] (d2l's valid_lens)")
+    Path validLens;
+
+    @Option(names = "--causal", description = "query i of n sees key j of m when j <= i + (m - n) (bottom-right aligned)")
+    boolean causal;
+
+    @Option(names = "--mask", paramLabel = "M.npy",
+            description = "bool or 0/1 integers, (n,m) or (m,): query i sees key j where M is true")
+    Path maskFile;
+
+    @Option(names = "--threads", paramLabel = "N", defaultValue = "1",
+            description = "threads to use (default 1); the output is bitwise the same for any N")
+    int threads;
+
+    @Option(names = "--lse", paramLabel = "L.npy",
+            description = "also write each query's log-sum-exp of its scores, float32 (n,); -inf with no key")
+    Path lse;
+
+    @Option(names = "--kernel", paramLabel = "scalar|vector",
+            description = "which kernels to run (default: what the library selected for this JVM)")
+    String kernel;
+
+    @Override
+    public Integer call() throws IOException {
+        Attention attention = configure();
+        try (Arena arena = Arena.ofConfined(); AtomicOutputs outputs = new AtomicOutputs()) {
+            Tensor q = Npy.readTensor(queries, arena);
+            Tensor k = Npy.readTensor(keys, arena);
+            Tensor v = Npy.readTensor(values, arena);
+            if (q.rank() != 1 && q.rank() != 2) {
+                throw new CliException(queries + ": queries must be (n,d) or (d,), got " + q.shapeString());
+            }
+            requireMatrix(keys, "keys", k, "(m,d)");
+            requireMatrix(values, "values", v, "(m,dv)");
+            Mask mask = readMask(q, k);
+
+            Tensor o = q.rank() == 1 ? Tensor.allocate(arena, v.cols()) : Tensor.allocate(arena, q.rows(), v.cols());
+            Tensor l = lse == null ? null : Tensor.allocate(arena, q.rows());
+            attention.pool(q, k, v, mask, o, l);
+            outputs.write(out, path -> Npy.write(path, o));
+            if (l != null) {
+                outputs.write(lse, path -> Npy.write(path, l));
+            }
+            if (weights != null) {
+                Tensor w = attention.weights(arena, q, k, mask);
+                outputs.write(weights, path -> Npy.write(path, w));
+            }
+            outputs.commit();
+        }
+        return 0;
+    }
+
+    private Attention configure() {
+        Scoring s = switch (scoring) {
+            case "scaled-dot" -> Scoring.scaledDot();
+            case "dot" -> Scoring.dot();
+            case "gaussian" -> Scoring.gaussian(sigma == null ? 1.0 : sigma);
+            default -> throw new CliException("--scoring must be scaled-dot, dot or gaussian, got '" + scoring + "'");
+        };
+        if (sigma != null && !s.isGaussian()) {
+            throw new CliException("--sigma applies to --scoring gaussian only");
+        }
+        if (scale != null) {
+            s = s.withScale(scale);
+        }
+        if (threads < 1) {
+            throw new CliException("--threads must be at least 1, got " + threads);
+        }
+        Attention.Builder builder = Attention.builder().scoring(s).checkFinite(true).threads(threads);
+        if (kernel != null) {
+            builder.kernels(kernel);
+        }
+        return builder.build();
+    }
+
+    private Mask readMask(Tensor q, Tensor k) throws IOException {
+        Mask mask = validLens == null ? Mask.none() : readValidLengths(q);
+        if (causal) {
+            mask = mask.and(Mask.causal());
+        }
+        if (maskFile != null) {
+            mask = mask.and(readExplicitMask(q, k));
+        }
+        return mask;
+    }
+
+    private Mask readExplicitMask(Tensor q, Tensor k) throws IOException {
+        IntArray m = Npy.readInts(maskFile);
+        int[] shape = m.shape();
+        int keys = k.rows();
+        boolean oneRow = m.rank() == 1 && shape[0] == keys;
+        if (!oneRow && !(m.rank() == 2 && shape[0] == q.rows() && shape[1] == keys)) {
+            throw new CliException(maskFile + ": mask must have shape (" + q.rows() + ", " + keys + ") or (" + keys
+                    + ",) for queries " + q.shapeString() + " and keys " + k.shapeString() + ", got "
+                    + NpyHeader.shapeString(shape));
+        }
+        int[] values = m.values();
+        boolean[][] visible = new boolean[oneRow ? 1 : q.rows()][keys];
+        for (int i = 0; i < values.length; i++) {
+            if (values[i] != 0 && values[i] != 1) {
+                throw new CliException(maskFile + ": mask entries must be 0 or 1 (or bool), got " + values[i]
+                        + " at flat index " + i);
+            }
+            visible[i / Math.max(keys, 1)][i % Math.max(keys, 1)] = values[i] == 1;
+        }
+        return oneRow ? Mask.explicit(visible[0]) : Mask.explicit(visible);
+    }
+
+    private Mask readValidLengths(Tensor q) throws IOException {
+        IntArray lens = Npy.readInts(validLens);
+        if (lens.rank() != 1 || lens.values().length != q.rows()) {
+            throw new CliException(validLens + ": valid lengths must have shape (" + q.rows() + ",) for queries "
+                    + q.shapeString() + ", got " + NpyHeader.shapeString(lens.shape()));
+        }
+        int[] values = lens.values();
+        for (int i = 0; i < values.length; i++) {
+            if (values[i] < 0) {
+                throw new CliException(validLens + ": valid length " + i + " is negative: " + values[i]);
+            }
+        }
+        return Mask.validLengths(values);
+    }
+
+    private static void requireMatrix(Path file, String what, Tensor t, String expected) {
+        if (t.rank() != 2) {
+            throw new CliException(file + ": " + what + " must be " + expected + ", got " + t.shapeString());
+        }
+    }
+}
