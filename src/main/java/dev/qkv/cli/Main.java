@@ -44,8 +44,8 @@ public final class Main implements Runnable {
             return isInputError(e) ? EXIT_BAD_INPUT : EXIT_FAILURE;
         });
         cli.setParameterExceptionHandler((e, args1) -> {
-            err.println(e.getCommandLine().getCommandName() + ": " + e.getMessage());
-            err.println("Try '" + e.getCommandLine().getCommandSpec().qualifiedName() + " --help'.");
+            err.println(e.getCommandLine().getCommandName() + ": " + e.getMessage() + " (see '"
+                    + e.getCommandLine().getCommandSpec().qualifiedName() + " --help')");
             return EXIT_BAD_INPUT;
         });
         return cli.execute(args);

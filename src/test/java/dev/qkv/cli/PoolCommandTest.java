@@ -1,0 +1,216 @@
+package dev.qkv.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.qkv.io.Npy;
+import dev.qkv.tensor.Tensor;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.lang.foreign.Arena;
+import java.net.URISyntaxException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** {@code qkv pool} against float64 NumPy references (src/test/resources/cli/make_fixtures.py), and its refusals. */
+class PoolCommandTest {
+
+    private static final double UNIT_ROUNDOFF = 0x1p-24;
+
+    private static Path fixtures;
+
+    @TempDir
+    Path dir;
+
+    @BeforeAll
+    static void locateFixtures() throws URISyntaxException {
+        fixtures = Path.of(PoolCommandTest.class.getResource("/cli/Q.npy").toURI()).getParent();
+    }
+
+    private record Run(int status, String out, String err) {}
+
+    private static Run run(String... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        int status = Main.run(args, new PrintWriter(out, true), new PrintWriter(err, true));
+        return new Run(status, out.toString(), err.toString());
+    }
+
+    private static String fixture(String name) {
+        return fixtures.resolve(name).toString();
+    }
+
+    private String[] pool(String queries, String keys, String... more) {
+        List<String> args = new ArrayList<>(List.of("pool", "--queries", fixture(queries), "--keys", fixture(keys),
+                "--values", fixture("V.npy"), "--out", dir.resolve("out.npy").toString()));
+        args.addAll(List.of(more));
+        return args.toArray(String[]::new);
+    }
+
+    /**
+     * The largest rounding error of a score {@code scale·qᵀk} in float: d products and d − 1 sums, then the
+     * scaling, so at most (d + 1)·u·scale·Σₜ|qₜkₜ| (u = 2⁻²⁴), taken over every query and key.
+     */
+    private static double scoreError(Tensor q, Tensor k, double scale) {
+        double worst = 0;
+        Tensor qs = q.asMatrix();
+        for (int i = 0; i < qs.rows(); i++) {
+            for (int j = 0; j < k.rows(); j++) {
+                double s = 0;
+                for (int t = 0; t < k.cols(); t++) {
+                    s += Math.abs(qs.get(i, t) * k.get(j, t));
+                }
+                worst = Math.max(worst, (k.cols() + 1) * UNIT_ROUNDOFF * s * scale);
+            }
+        }
+        return worst;
+    }
+
+    /**
+     * The error of one row of weights, summed: each weight's relative error is at most twice the largest
+     * score error δs (it enters the numerator and, through the sum, the denominator) plus (m + 3)·u from exp,
+     * the m-term sum, the division and the product; the float64 reference rounded to float32 adds one u. The
+     * weights add to 1, so Σ|Δw| ≤ 2·δs + (m + 4)·u. The output, a convex combination of value rows, is off
+     * by at most max|v| times that; a single weight by at most that.
+     */
+    private double weightsError(double scale) throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor q = Npy.readTensor(fixtures.resolve("Q.npy"), arena);
+            Tensor k = Npy.readTensor(fixtures.resolve("K.npy"), arena);
+            return 2 * scoreError(q, k, scale) + (k.rows() + 4) * UNIT_ROUNDOFF;
+        }
+    }
+
+    private double outputBound(double scale) throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            double maxV = 0;
+            for (float x : Npy.readTensor(fixtures.resolve("V.npy"), arena).toFlatArray()) {
+                maxV = Math.max(maxV, Math.abs(x));
+            }
+            return maxV * weightsError(scale);
+        }
+    }
+
+    private void assertMatches(String reference, Path actual, double bound) throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor expected = Npy.readTensor(fixtures.resolve(reference), arena);
+            Tensor got = Npy.readTensor(actual, arena);
+            assertEquals(expected.shapeString(), got.shapeString(), reference);
+            float[] e = expected.toFlatArray();
+            float[] g = got.toFlatArray();
+            for (int i = 0; i < e.length; i++) {
+                assertTrue(Math.abs(e[i] - g[i]) <= bound,
+                        reference + "[" + i + "]: expected " + e[i] + ", got " + g[i] + ", bound " + bound);
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"scalar", "vector"})
+    void poolsLikeNumPy(String kernel) throws IOException {
+        Path weights = dir.resolve("w.npy");
+        Path lse = dir.resolve("lse.npy");
+        Run r = run(pool("Q.npy", "K.npy", "--weights", weights.toString(), "--lse", lse.toString(), "--kernel", kernel));
+        assertEquals(0, r.status(), r.err());
+        double scale = 1 / Math.sqrt(5);
+        assertMatches("ref_out.npy", dir.resolve("out.npy"), outputBound(scale));
+        assertMatches("ref_weights.npy", weights, weightsError(scale));
+        // log-sum-exp = max + log(sum): the score error, plus the sum's relative error (m + 2)·u carried
+        // through log as an absolute one, plus the rounding of the result (|lse| < 4 here, so 4·u).
+        assertMatches("ref_lse.npy", lse, weightsError(scale) / 2 + 8 * UNIT_ROUNDOFF);
+    }
+
+    @Test
+    void masksMatchNumPy() throws IOException {
+        double bound = outputBound(1 / Math.sqrt(5));
+        assertEquals(0, run(pool("Q.npy", "K.npy", "--valid-lens", fixture("L.npy"))).status());
+        assertMatches("ref_valid_lens.npy", dir.resolve("out.npy"), bound);
+        assertEquals(0, run(pool("Q.npy", "K.npy", "--causal", "--threads", "2")).status());
+        assertMatches("ref_causal.npy", dir.resolve("out.npy"), bound);
+        assertEquals(0, run(pool("Q.npy", "K.npy", "--mask", fixture("M.npy"))).status());
+        assertMatches("ref_mask.npy", dir.resolve("out.npy"), bound);
+    }
+
+    @Test
+    void explicitScaleAndDoubleInputs() throws IOException {
+        assertEquals(0, run(pool("Q.npy", "K8.npy", "--scoring", "dot", "--scale", "0.7")).status());
+        assertMatches("ref_dot_scale.npy", dir.resolve("out.npy"), outputBound(0.7));
+    }
+
+    @Test
+    void oneDimensionalQueryGivesOneDimensionalOutput() throws IOException {
+        Run r = run(pool("Q1.npy", "K.npy"));
+        assertEquals(0, r.status(), r.err());
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor out = Npy.readTensor(dir.resolve("out.npy"), arena);
+            Tensor expected = Npy.readTensor(fixtures.resolve("ref_out.npy"), arena).row(0);
+            assertEquals("(4,)", out.shapeString());
+            for (int j = 0; j < 4; j++) {
+                assertEquals(expected.get(j), out.get(j), outputBound(1 / Math.sqrt(5)));
+            }
+        }
+    }
+
+    private void assertRefused(String expectedInMessage, String... args) throws IOException {
+        Run r = run(args);
+        assertEquals(Main.EXIT_BAD_INPUT, r.status(), r.err());
+        String[] lines = r.err().strip().split("\n");
+        assertEquals(1, lines.length, "one line on stderr: " + r.err());
+        assertTrue(lines[0].startsWith("pool: ") && lines[0].contains(expectedInMessage),
+                "expected '" + expectedInMessage + "' in: " + lines[0]);
+        try (Stream<Path> files = Files.list(dir)) {
+            assertEquals(List.of(), files.filter(p -> !p.getFileName().toString().equals("keep.npy")).toList(),
+                    "no output and no temporary file left behind");
+        }
+    }
+
+    @Test
+    void refusesBadInputWithOneLineAndNoOutput() throws IOException {
+        Files.createDirectories(dir);
+        Path nan = dir.resolve("../nan-values.npy").normalize();
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor v = Npy.readTensor(fixtures.resolve("V.npy"), arena);
+            Tensor bad = Tensor.allocate(arena, v.rows(), v.cols());
+            bad.copyFrom(v);
+            bad.set(3, 1, Float.NaN);
+            Npy.write(nan, bad);
+        }
+        assertRefused("no such file", pool("missing.npy", "K.npy"));
+        assertRefused("(3, 5)", pool("Q.npy", "V.npy"));
+        assertRefused("(7, 4)", pool("Q.npy", "V.npy"));
+        assertRefused("dtype", pool("Q.npy", "L.npy"));
+        assertRefused("non-finite", "pool", "--queries", fixture("Q.npy"), "--keys", fixture("K.npy"), "--values",
+                nan.toString(), "--out", dir.resolve("out.npy").toString());
+        assertRefused("scoring", pool("Q.npy", "K.npy", "--scoring", "cosine"));
+        assertRefused("--sigma", pool("Q.npy", "K.npy", "--sigma", "2"));
+        assertRefused("sigma", pool("Q.npy", "K.npy", "--scoring", "gaussian", "--sigma", "0"));
+        assertRefused("valid lengths", pool("Q.npy", "K.npy", "--valid-lens", fixture("M.npy")));
+        assertRefused("mask", pool("Q.npy", "K.npy", "--mask", fixture("L.npy")));
+        assertRefused("--threads", pool("Q.npy", "K.npy", "--threads", "0"));
+        assertRefused("kernels", pool("Q.npy", "K.npy", "--kernel", "gpu"));
+        assertRefused("no such directory", "pool", "--queries", fixture("Q.npy"), "--keys", fixture("K.npy"),
+                "--values", fixture("V.npy"), "--out", dir.resolve("nowhere/out.npy").toString());
+        assertRefused("--out", "pool", "--queries", fixture("Q.npy"), "--keys", fixture("K.npy"));
+    }
+
+    @Test
+    void aFailedRunLeavesAnExistingOutputAlone() throws IOException {
+        Path keep = dir.resolve("keep.npy");
+        Files.write(keep, new byte[] {1, 2, 3});
+        Run r = run("pool", "--queries", fixture("Q.npy"), "--keys", fixture("V.npy"), "--values", fixture("V.npy"),
+                "--out", keep.toString(), "--weights", dir.resolve("w.npy").toString());
+        assertEquals(Main.EXIT_BAD_INPUT, r.status());
+        assertEquals(3, Files.size(keep));
+        assertFalse(Files.exists(dir.resolve("w.npy")));
+    }
+}
