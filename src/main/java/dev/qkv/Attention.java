@@ -2,7 +2,7 @@ package dev.qkv;
 
 import dev.qkv.kernel.Kernels;
 import dev.qkv.kernel.RowState;
-import dev.qkv.kernel.ScalarKernels;
+import dev.qkv.kernel.KernelProvider;
 import dev.qkv.kernel.Score;
 import dev.qkv.tensor.Tensor;
 import java.lang.foreign.Arena;
@@ -31,7 +31,7 @@ public final class Attention {
 
     private Attention(Builder b) {
         this.scoring = b.scoring;
-        this.kernels = b.kernels;
+        this.kernels = b.kernels != null ? b.kernels : KernelProvider.defaults();
         this.checkFinite = b.checkFinite;
     }
 
@@ -195,7 +195,7 @@ public final class Attention {
     /** Configures an {@link Attention}. Not thread-safe; the built object is. */
     public static final class Builder {
         private Scoring scoring = Scoring.scaledDot();
-        private Kernels kernels = ScalarKernels.INSTANCE;
+        private Kernels kernels;
         private boolean checkFinite;
 
         private Builder() {}
@@ -206,10 +206,20 @@ public final class Attention {
             return this;
         }
 
-        /** The kernels to run. */
+        /** The kernels to run; {@link KernelProvider#defaults()} unless set. */
         public Builder kernels(Kernels kernels) {
             this.kernels = Objects.requireNonNull(kernels, "kernels");
             return this;
+        }
+
+        /**
+         * The kernels called {@code name}, {@code "scalar"} or {@code "vector"}.
+         *
+         * @throws IllegalArgumentException for any other name, or for {@code "vector"} when module
+         *     {@code jdk.incubator.vector} is not in the boot layer (see {@link KernelProvider#named})
+         */
+        public Builder kernels(String name) {
+            return kernels(KernelProvider.named(Objects.requireNonNull(name, "name")));
         }
 
         /**
