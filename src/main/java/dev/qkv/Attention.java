@@ -1,9 +1,9 @@
 package dev.qkv;
 
 import dev.qkv.kernel.Kernels;
+import dev.qkv.kernel.KernelProvider;
 import dev.qkv.kernel.PartialRows;
 import dev.qkv.kernel.Pooling;
-import dev.qkv.kernel.ScalarKernels;
 import dev.qkv.kernel.Score;
 import dev.qkv.tensor.Tensor;
 import java.lang.foreign.Arena;
@@ -42,7 +42,7 @@ public final class Attention {
 
     private Attention(Builder b) {
         this.scoring = b.scoring;
-        this.kernels = b.kernels;
+        this.kernels = b.kernels != null ? b.kernels : KernelProvider.defaults();
         this.checkFinite = b.checkFinite;
         this.threads = b.threads;
         this.workers = new Workers(b.threads, b.executor);
@@ -273,7 +273,7 @@ public final class Attention {
     /** Configures an {@link Attention}. Not thread-safe; the built object is. */
     public static final class Builder {
         private Scoring scoring = Scoring.scaledDot();
-        private Kernels kernels = ScalarKernels.INSTANCE;
+        private Kernels kernels;
         private boolean checkFinite;
         private int threads = 1;
         private Executor executor;
@@ -307,23 +307,20 @@ public final class Attention {
             return this;
         }
 
-        /** The kernels to run. */
+        /** The kernels to run; {@link KernelProvider#defaults()} unless set. */
         public Builder kernels(Kernels kernels) {
             this.kernels = Objects.requireNonNull(kernels, "kernels");
             return this;
         }
 
         /**
-         * The kernels by name: {@code "scalar"} (the reference) or {@code "vector"}.
+         * The kernels called {@code name}, {@code "scalar"} or {@code "vector"}.
          *
-         * @throws IllegalArgumentException for another name, or for kernels this JVM cannot run
+         * @throws IllegalArgumentException for any other name, or for {@code "vector"} when module
+         *     {@code jdk.incubator.vector} is not in the boot layer (see {@link KernelProvider#named})
          */
         public Builder kernels(String name) {
-            return switch (name) {
-                case "scalar" -> kernels(ScalarKernels.INSTANCE);
-                case "vector" -> throw new IllegalArgumentException("the vector kernels are not available yet");
-                default -> throw new IllegalArgumentException("kernels must be scalar or vector, got '" + name + "'");
-            };
+            return kernels(KernelProvider.named(Objects.requireNonNull(name, "name")));
         }
 
         /**

@@ -1,0 +1,48 @@
+package dev.qkv;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.qkv.kernel.KernelProvider;
+import dev.qkv.kernel.ScalarKernels;
+import dev.qkv.tensor.Tensor;
+import java.lang.foreign.Arena;
+import org.junit.jupiter.api.Test;
+
+class AttentionKernelsTest {
+
+    @Test
+    void theDefaultKernelsAreTheSelectedOnes() {
+        assertSame(KernelProvider.defaults(), Attention.scaledDot().kernels());
+    }
+
+    @Test
+    void kernelsCanBeChosenByName() {
+        assertSame(ScalarKernels.INSTANCE, Attention.builder().kernels("scalar").build().kernels());
+        assertEquals("vector", Attention.builder().kernels("vector").build().kernels().name());
+    }
+
+    @Test
+    void anUnknownKernelNameIsRefusedByName() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> Attention.builder().kernels("gpu"));
+        assertTrue(e.getMessage().contains("gpu"), e.getMessage());
+    }
+
+    @Test
+    void identicalKeysAverageTheValuesWithEitherKernels() {
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor query = Tensor.of(arena, new float[] {0.3f, -1.2f, 2f});
+            float[] key = {1f, 0.5f, -0.25f};
+            Tensor keys = Tensor.of(arena, new float[][] {key, key, key, key});
+            Tensor values = Tensor.of(arena, new float[][] {{1, 10}, {2, 20}, {3, 30}, {6, 60}});
+            for (String name : new String[] {"scalar", "vector"}) {
+                float[] out = Attention.builder().kernels(name).build().pool(arena, query, keys, values).toFlatArray();
+                assertArrayEquals(new float[] {3f, 30f}, out, 1e-6f, name);
+            }
+        }
+    }
+}
