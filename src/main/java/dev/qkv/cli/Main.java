@@ -16,7 +16,7 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         versionProvider = Main.Version.class,
         description = "Attention pooling over .npy files: out(q) = sum_i softmax_i(a(q, k_i)) v_i.",
-        subcommands = {CommandLine.HelpCommand.class})
+        subcommands = {CommandLine.HelpCommand.class, HeatmapCommand.class})
 public final class Main implements Runnable {
 
     /** Exit status for input the command refuses: bad files, shapes, values or flags. */
