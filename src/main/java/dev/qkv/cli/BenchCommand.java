@@ -296,7 +296,12 @@ final class BenchCommand implements Callable<Integer> {
 
     private String json(Result r) {
         return String.format(Locale.ROOT,
-                "{\"op\":\"%s\",\"kernel\":\"%s\",\"n\":%d,\"m\":%d,\"d\":%d,\"ns_per_op\":%.1f,\"gbps\":%.3f,\"gflops\":%.3f}",
-                r.op(), r.kernel(), n, m, d, r.nanosPerOp(), r.gbps(), r.gflops());
+                "{\"op\":\"%s\",\"kernel\":\"%s\",\"n\":%d,\"m\":%d,\"d\":%d,\"ns_per_op\":%.1f,\"gbps\":%s,\"gflops\":%s}",
+                r.op(), r.kernel(), n, m, d, r.nanosPerOp(), significant(r.gbps()), significant(r.gflops()));
+    }
+
+    /** Four significant digits, never rounded to 0 for a small positive rate (a tiny case on a busy machine). */
+    private static String significant(double x) {
+        return new java.math.BigDecimal(x).round(new java.math.MathContext(4)).stripTrailingZeros().toPlainString();
     }
 }
