@@ -7,8 +7,6 @@ import dev.qkv.kernel.Pooling;
 import dev.qkv.kernel.Score;
 import dev.qkv.tensor.Tensor;
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import java.util.Objects;
 import java.util.concurrent.Executor;
@@ -191,51 +189,30 @@ public final class Attention {
         Objects.requireNonNull(queries, "queries");
         Objects.requireNonNull(keys, "keys");
         Objects.requireNonNull(mask, "mask");
-        checkAlive("queries", queries);
-        checkAlive("keys", keys);
-        if (keys.rank() != 2) {
-            throw new IllegalArgumentException("keys must be a matrix (m, d), got shape " + keys.shapeString());
-        }
-        if (queries.cols() != keys.cols()) {
-            throw new IllegalArgumentException("queries " + queries.shapeString() + " and keys "
-                    + keys.shapeString() + " differ in dimension d");
-        }
+        Checks.queriesAndKeys(queries, keys);
         mask.check(queries.rows(), keys.rows());
         scoring.resolve(queries.cols());
         if (checkFinite) {
-            checkFinite("queries", queries, null);
-            checkFinite("keys", keys, seen(queries.rows(), keys.rows(), mask));
+            Checks.finite("queries", queries, null);
+            Checks.finite("keys", keys, seen(queries.rows(), keys.rows(), mask));
         }
     }
 
     private void checkInputs(Tensor queries, Tensor keys, Tensor values, Mask mask) {
         Objects.requireNonNull(values, "values");
         checkQueriesAndKeys(queries, keys, mask);
-        checkAlive("values", values);
-        if (values.rank() != 2) {
-            throw new IllegalArgumentException("values must be a matrix (m, dv), got shape " + values.shapeString());
-        }
-        if (values.rows() != keys.rows()) {
-            throw new IllegalArgumentException("keys " + keys.shapeString() + " and values " + values.shapeString()
-                    + " differ in the number of rows m");
-        }
+        Checks.values(keys, values);
         if (checkFinite) {
-            checkFinite("values", values, seen(queries.rows(), keys.rows(), mask));
+            Checks.finite("values", values, seen(queries.rows(), keys.rows(), mask));
         }
     }
 
     private static void checkOutput(String name, Tensor out, int rows, int cols) {
         Objects.requireNonNull(out, name);
-        checkAlive(name, out);
+        Checks.alive(name, out);
         if (out.rows() != rows || out.cols() != cols) {
             throw new IllegalArgumentException(name + " has shape " + out.shapeString() + ", expected ("
                     + rows + ", " + cols + ")");
-        }
-    }
-
-    private static void checkAlive(String name, Tensor t) {
-        if (!t.isAlive()) {
-            throw new IllegalStateException(name + ": the arena that owns this tensor is closed");
         }
     }
 
@@ -250,24 +227,6 @@ public final class Attention {
             }
         }
         return seen;
-    }
-
-    /** Refuses the first non-finite value, in the rows {@code only} marks (all rows if null). */
-    private static void checkFinite(String name, Tensor t, boolean[] only) {
-        MemorySegment s = t.segment();
-        for (int i = 0; i < t.rows(); i++) {
-            if (only != null && !only[i]) {
-                continue;
-            }
-            long row = t.rowOffset(i);
-            for (int j = 0; j < t.cols(); j++) {
-                float x = s.get(ValueLayout.JAVA_FLOAT_UNALIGNED, row + 4L * j);
-                if (!Float.isFinite(x)) {
-                    throw new IllegalArgumentException(name + " " + t.shapeString() + " has a non-finite value "
-                            + x + " at " + (t.rank() == 1 ? "(" + j + ")" : "(" + i + ", " + j + ")"));
-                }
-            }
-        }
     }
 
     /** Configures an {@link Attention}. Not thread-safe; the built object is. */

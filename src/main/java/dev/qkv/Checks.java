@@ -1,0 +1,64 @@
+package dev.qkv;
+
+import dev.qkv.tensor.Tensor;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * The argument checks shared by the public API ({@link Attention}, {@link KernelRegression}): each throws
+ * {@link IllegalArgumentException} naming the offending shapes or value, or {@link IllegalStateException} for
+ * a tensor whose arena is closed. The callers check for null first, so the order of their messages is theirs.
+ */
+final class Checks {
+
+    private Checks() {}
+
+    /** Queries n×d (or (d,)) and keys m×d, both alive. */
+    static void queriesAndKeys(Tensor queries, Tensor keys) {
+        alive("queries", queries);
+        alive("keys", keys);
+        if (keys.rank() != 2) {
+            throw new IllegalArgumentException("keys must be a matrix (m, d), got shape " + keys.shapeString());
+        }
+        if (queries.cols() != keys.cols()) {
+            throw new IllegalArgumentException("queries " + queries.shapeString() + " and keys "
+                    + keys.shapeString() + " differ in dimension d");
+        }
+    }
+
+    /** Values m×dv, alive, one row per key. */
+    static void values(Tensor keys, Tensor values) {
+        alive("values", values);
+        if (values.rank() != 2) {
+            throw new IllegalArgumentException("values must be a matrix (m, dv), got shape " + values.shapeString());
+        }
+        if (values.rows() != keys.rows()) {
+            throw new IllegalArgumentException("keys " + keys.shapeString() + " and values " + values.shapeString()
+                    + " differ in the number of rows m");
+        }
+    }
+
+    static void alive(String name, Tensor t) {
+        if (!t.isAlive()) {
+            throw new IllegalStateException(name + ": the arena that owns this tensor is closed");
+        }
+    }
+
+    /** Refuses the first non-finite value, in the rows {@code only} marks (all rows if null). */
+    static void finite(String name, Tensor t, boolean[] only) {
+        MemorySegment s = t.segment();
+        for (int i = 0; i < t.rows(); i++) {
+            if (only != null && !only[i]) {
+                continue;
+            }
+            long row = t.rowOffset(i);
+            for (int j = 0; j < t.cols(); j++) {
+                float x = s.get(ValueLayout.JAVA_FLOAT_UNALIGNED, row + 4L * j);
+                if (!Float.isFinite(x)) {
+                    throw new IllegalArgumentException(name + " " + t.shapeString() + " has a non-finite value "
+                            + x + " at " + (t.rank() == 1 ? "(" + j + ")" : "(" + i + ", " + j + ")"));
+                }
+            }
+        }
+    }
+}
