@@ -1,5 +1,6 @@
 package dev.qkv.viz;
 
+import static dev.qkv.viz.HeatmapPixels.centre;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -50,13 +51,6 @@ class HeatmapTest {
             t.set(i, i, 1f);
         }
         return t;
-    }
-
-    /** The centre pixel of matrix cell (i, j) of an n × m panel, from the layout's panel rectangle. */
-    private static int centre(BufferedImage image, Rectangle panel, int n, int m, int i, int j) {
-        int x = panel.x + (int) ((j + 0.5) * panel.width / m);
-        int y = panel.y + (int) ((i + 0.5) * panel.height / n);
-        return image.getRGB(x, y) & 0xffffff;
     }
 
     private static Document parse(String svg) throws Exception {
