@@ -143,7 +143,7 @@ public final class Tensor {
 
     /** The byte offset of row {@code i} in {@link #segment()}. */
     public long rowOffset(int i) {
-        return 4 * i * rowStride;
+        return 4L * i * rowStride;
     }
 
     /** The shape as an array: {@code {cols}} for rank 1, {@code {rows, cols}} for rank 2. */

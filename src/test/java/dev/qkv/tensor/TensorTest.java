@@ -6,10 +6,16 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.io.IOException;
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class TensorTest {
 
@@ -241,6 +247,28 @@ class TensorTest {
         assertTrue(a.contentEquals(Tensor.of(arena, new float[][] {{1, Float.NaN}})));
         assertFalse(a.contentEquals(Tensor.of(arena, new float[] {1, Float.NaN})));
         assertFalse(a.contentEquals(Tensor.of(arena, new float[][] {{1, 2}})));
+    }
+
+    /**
+     * A tensor past 2 GiB: 2²⁹ + 1 rows of one float. The memory is a mapped sparse file, so only the page written
+     * takes room.
+     */
+    @Test
+    void rowOffsetsPastTwoGibibytesDoNotOverflow(@TempDir Path dir) throws IOException {
+        int rows = (1 << 29) + 1;
+        MemorySegment segment;
+        try (FileChannel file = FileChannel.open(dir.resolve("big.f32"), StandardOpenOption.CREATE_NEW,
+                StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            segment = file.map(FileChannel.MapMode.READ_WRITE, 0, 4L * rows, arena);
+        }
+        Tensor t = Tensor.wrap(segment, 2, rows, 1, 1);
+
+        t.set(rows - 1, 0, 7);
+
+        assertEquals(4L * (rows - 1), t.rowOffset(rows - 1));
+        assertEquals(7, t.row(rows - 1).get(0));
+        assertArrayEquals(new float[] {7}, t.rowToArray(rows - 1));
+        assertArrayEquals(new float[][] {{7}}, t.rows(rows - 1, rows).toArray());
     }
 
     // ---- errors
