@@ -195,6 +195,23 @@ class TensorTest {
     }
 
     @Test
+    void anEmptyViewBelongsToTheArenaOfItsTensor() {
+        Tensor noRows;
+        Tensor noColumns;
+        try (Arena closed = Arena.ofConfined()) {
+            Tensor t = Tensor.allocate(closed, 3, 4);
+            noRows = t.rows(1, 1);
+            noColumns = t.columns(2, 2);
+            assertTrue(noRows.isAlive());
+            assertArrayEquals(new int[] {0, 4}, noRows.shape());
+            assertArrayEquals(new int[] {3, 0}, noColumns.shape());
+        }
+
+        assertFalse(noRows.isAlive());
+        assertFalse(noColumns.isAlive());
+    }
+
+    @Test
     void aVectorsColumnsAreAVector() {
         Tensor v = Tensor.of(arena, new float[] {1, 2, 3, 4});
 
