@@ -221,6 +221,14 @@ class AttentionTest {
     }
 
     @Test
+    void aGaussianSigmaWhoseFactorDoesNotFitAFloatIsRefusedWhenMade() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Scoring.gaussian(1e-20));
+
+        assertTrue(e.getMessage().contains("sigma") && e.getMessage().contains("1.0E-20"), e.getMessage());
+        assertEquals(1 / (2 * 4e-20 * 4e-20), Scoring.gaussian(4e-20).factor(1)); // just fits: 3.1·10³⁸
+    }
+
+    @Test
     void scaleMustBeFiniteAndFitAFloatAndBePositiveForTheGaussian() {
         assertThrows(IllegalArgumentException.class, () -> Scoring.dot().withScale(Double.NaN));
         assertThrows(IllegalArgumentException.class, () -> Scoring.dot().withScale(1e39));
