@@ -406,7 +406,7 @@ class AttentionTest {
     private static float[] ramp(int length, float step) {
         float[] out = new float[length];
         for (int i = 0; i < length; i++) {
-            out[i] = (float) (((i * step) % 4 + 4) % 4 - 2);
+            out[i] = ((i * step) % 4 + 4) % 4 - 2;
         }
         return out;
     }
