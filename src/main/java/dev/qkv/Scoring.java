@@ -42,11 +42,16 @@ public final class Scoring {
     /**
      * {@code a(q, k) = −‖q − k‖² / (2σ²)}.
      *
-     * @throws IllegalArgumentException if sigma is not finite and positive
+     * @throws IllegalArgumentException if sigma is not finite and positive, or so small that 1/(2σ²) does not fit
+     *     in a float
      */
     public static Scoring gaussian(double sigma) {
         if (!(sigma > 0) || !Double.isFinite(sigma)) {
             throw new IllegalArgumentException("gaussian sigma must be finite and > 0, got " + sigma);
+        }
+        if (1 / (2 * sigma * sigma) > Float.MAX_VALUE) {
+            throw new IllegalArgumentException("gaussian sigma " + sigma
+                    + " is too small: 1/(2σ²) does not fit in a float");
         }
         return new Scoring(Kind.GAUSSIAN, sigma, null);
     }

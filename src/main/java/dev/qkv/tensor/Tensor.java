@@ -199,7 +199,7 @@ public final class Tensor {
     public Tensor rows(int from, int to) {
         Objects.checkFromToIndex(from, to, rows);
         if (from == to) {
-            return new Tensor(MemorySegment.NULL.reinterpret(0), 2, 0, cols, rowStride);
+            return new Tensor(segment.asSlice(0, 0), 2, 0, cols, rowStride);
         }
         long bytes = 4 * ((to - from - 1) * rowStride + cols);
         return new Tensor(segment.asSlice(rowOffset(from), bytes), 2, to - from, cols, rowStride);
@@ -209,7 +209,7 @@ public final class Tensor {
     public Tensor columns(int from, int to) {
         Objects.checkFromToIndex(from, to, cols);
         if (rows == 0 || from == to) {
-            return new Tensor(MemorySegment.NULL.reinterpret(0), rank, rows, to - from, Math.max(rowStride, 0));
+            return new Tensor(segment.asSlice(0, 0), rank, rows, to - from, Math.max(rowStride, 0));
         }
         long bytes = 4 * ((rows - 1) * rowStride + (to - from));
         return new Tensor(segment.asSlice(4L * from, bytes), rank, rows, to - from, rowStride);
