@@ -17,6 +17,7 @@ import org.openjdk.jmh.annotations.TearDown;
  * Pooling of n = m queries over m keys and values of dimension d, through the public API into an output
  * tensor allocated in setup, on the benchmark's one thread: 4·n·m·d flops per operation (n·m scores of 2d
  * flops, and as many weighted value rows of 2d).
+ * The peer is {@link OnnxPoolManyQueriesBenchmark}.
  */
 @State(Scope.Thread)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
@@ -32,6 +33,9 @@ public class PoolManyQueriesBenchmark extends QkvBenchmark {
     @Param({"scalar", "vector"})
     String kernel;
 
+    /** The seeds of the inputs, shared with the ONNX Runtime peer so both pool the same numbers. */
+    static final long QUERY_SEED = 9, KEY_SEED = 10, VALUE_SEED = 11;
+
     private Arena arena;
     private Attention attention;
     private Tensor queries;
@@ -43,9 +47,9 @@ public class PoolManyQueriesBenchmark extends QkvBenchmark {
     public void setUp() {
         attention = attention(kernel);
         arena = Arena.ofShared();
-        queries = Inputs.uniform(arena, n, d, 9);
-        keys = Inputs.uniform(arena, n, d, 10);
-        values = Inputs.uniform(arena, n, d, 11);
+        queries = Inputs.queries(arena, n, d, QUERY_SEED);
+        keys = Inputs.uniform(arena, n, d, KEY_SEED);
+        values = Inputs.uniform(arena, n, d, VALUE_SEED);
         out = Tensor.allocate(arena, n, d);
     }
 

@@ -16,6 +16,7 @@ import org.openjdk.jmh.annotations.TearDown;
  * ({@link Attention#pool(Tensor, Tensor, Tensor, Mask, Tensor)}) into an output tensor allocated in setup.
  * Each operation reads K and V once, 2·m·d·4 bytes: 4 MB at m = 4096, d = 128 (in the 32 MB L3); 64 MB
  * at m = 65536 and 1 GB at m = 1,048,576 (from DRAM).
+ * The peer is {@link OnnxPoolOneQueryBenchmark}.
  */
 @State(Scope.Thread)
 public class PoolOneQueryBenchmark extends QkvBenchmark {
@@ -29,6 +30,9 @@ public class PoolOneQueryBenchmark extends QkvBenchmark {
     @Param({"scalar", "vector"})
     String kernel;
 
+    /** The seeds of the inputs, shared with the ONNX Runtime peer so both pool the same numbers. */
+    static final long QUERY_SEED = 6, KEY_SEED = 7, VALUE_SEED = 8;
+
     private Arena arena;
     private Attention attention;
     private Tensor query;
@@ -40,9 +44,9 @@ public class PoolOneQueryBenchmark extends QkvBenchmark {
     public void setUp() {
         attention = attention(kernel);
         arena = Arena.ofShared();
-        query = Inputs.uniform(arena, d, 6);
-        keys = Inputs.uniform(arena, m, d, 7);
-        values = Inputs.uniform(arena, m, d, 8);
+        query = Inputs.query(arena, d, QUERY_SEED);
+        keys = Inputs.uniform(arena, m, d, KEY_SEED);
+        values = Inputs.uniform(arena, m, d, VALUE_SEED);
         out = Tensor.allocate(arena, d);
     }
 
