@@ -5,9 +5,10 @@
                                   -> output (batch, sequence, d)
 
 num_heads = 1, so the head size is d, and the scale is MultiHeadAttention's default 1/sqrt(head size):
-the scaled dot of qkv. Batch and both sequence lengths are symbolic; the hidden size d is fixed, one model
-per d, as MultiHeadAttention's shape inference expects. Opset imports "" 17 and com.microsoft 1; IR
-version 8, which ONNX Runtime 1.23 reads.
+the scaled dot of qkv. Batch and both sequence lengths are symbolic. The hidden size d is fixed, one model
+per d: ONNX Runtime 1.23.2 would also run a model whose d is symbolic (tried), but a fixed d makes it check
+that the inputs have the d the benchmark meant. Opset imports "" 17 and com.microsoft 1; IR version 8,
+which ONNX Runtime 1.23 reads.
 
 Run with Debian's onnx (apt-get install python3-onnx): /usr/bin/python3 jmh/onnx/make_mha_model.py
 The models are committed; the benchmarks and tests need no Python.
