@@ -1,0 +1,276 @@
+package dev.qkv.bench;
+
+import dev.qkv.bench.JmhResults.Result;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.StringJoiner;
+import java.util.TreeSet;
+import java.util.function.ToDoubleFunction;
+
+/**
+ * Turns a JMH JSON result into the tables of BENCHMARKS.md and the PNG chart of the ratios, so neither is
+ * typed by hand:
+ *
+ * <pre>
+ *   java -cp target/benchmarks.jar dev.qkv.bench.BenchmarkReport result.json [chart.png [BENCHMARKS.md]]
+ * </pre>
+ *
+ * With a markdown file, the text between {@code <!-- report:begin -->} and {@code <!-- report:end -->} is
+ * replaced; without one, the tables go to standard output. Families or points that did not run show "—".
+ */
+public final class BenchmarkReport {
+
+    static final String BEGIN = "<!-- report:begin -->";
+    static final String END = "<!-- report:end -->";
+
+    private final JmhResults run;
+    private final List<RatioChart.Row> chartRows = new ArrayList<>();
+    private final StringBuilder md = new StringBuilder();
+    private final boolean vectorMeasured;
+
+    private BenchmarkReport(JmhResults run) {
+        this.run = run;
+        this.vectorMeasured = run.results().stream().anyMatch(r -> "vector".equals(r.params().get("kernel")));
+    }
+
+    public static void main(String[] args) throws IOException {
+        if (args.length < 1 || args.length > 3) {
+            System.err.println("usage: BenchmarkReport result.json [chart.png [BENCHMARKS.md]]");
+            System.exit(2);
+        }
+        BenchmarkReport report = new BenchmarkReport(JmhResults.read(Path.of(args[0])));
+        String tables = report.tables();
+        if (args.length >= 2) {
+            report.chart(Path.of(args[1]));
+        }
+        if (args.length == 3) {
+            Path file = Path.of(args[2]);
+            String text = Files.readString(file);
+            int begin = text.indexOf(BEGIN);
+            int end = text.indexOf(END);
+            if (begin < 0 || end < begin) {
+                throw new IllegalArgumentException(file + " has no " + BEGIN + " … " + END + " region");
+            }
+            Files.writeString(file, text.substring(0, begin + BEGIN.length()) + "\n" + tables + text.substring(end));
+        } else {
+            System.out.print(tables);
+        }
+    }
+
+    private String tables() {
+        md.append("Measured with JMH ").append(run.jmhVersion()).append(" on JDK ").append(run.jdk()).append(" (")
+                .append(run.vm()).append("): ").append(run.forks()).append(run.forks() == 1 ? " fork" : " forks")
+                .append(", warm-up ").append(run.warmup()).append(", measurement ").append(run.measurement())
+                .append(" per point, one thread. Times are JMH's mean ± its 99.9 % error. Ratios are of times: ")
+                .append("vector ÷ scalar = t(scalar) / t(vector); qkv ÷ peer = t(peer) / t(qkv) with qkv's ")
+                .append(vectorMeasured ? "vector kernels" : "**scalar** kernels (no vector result in this run)")
+                .append("; above 1× qkv is faster.\n\n");
+        dot();
+        softmax();
+        accumulate();
+        poolOneQuery();
+        poolManyQueries();
+        return md.toString();
+    }
+
+    private void dot() {
+        md.append("### Dot product, `Kernels.dot` vs Lucene `VectorUtil.dotProduct`\n\n");
+        header("d", "qkv scalar", "qkv vector", "Lucene", "vector ÷ scalar", "qkv ÷ Lucene");
+        List<String> met = new ArrayList<>();
+        List<String> missed = new ArrayList<>();
+        for (String d : values("DotBenchmark", "d")) {
+            Optional<Result> scalar = run.find("DotBenchmark", Map.of("d", d, "kernel", "scalar"));
+            Optional<Result> vector = run.find("DotBenchmark", Map.of("d", d, "kernel", "vector"));
+            Optional<Result> lucene = run.find("LuceneDotBenchmark", Map.of("d", d));
+            Double speedup = ratio(scalar, vector);
+            Double peer = ratio(lucene, vector.isPresent() ? vector : scalar);
+            row(d, time(scalar), time(vector), time(lucene), times(speedup), times(peer));
+            chartRows.add(new RatioChart.Row("dot d = " + d, speedup, peer));
+            if (vector.isPresent() && peer != null) {
+                (peer >= 1 ? met : missed).add("d = " + d + " (" + RatioChart.times(peer) + ")");
+            }
+        }
+        md.append('\n');
+        target("qkv's vector dot ≥ Lucene's at every d", met, missed);
+    }
+
+    private void softmax() {
+        md.append("### Softmax, `max` + `expAndSum` + `scale` (plus an arraycopy restoring the scores)\n\n");
+        header("m", "qkv scalar", "qkv vector", "scalar ns/score", "vector ns/score", "vector ÷ scalar");
+        for (String m : values("SoftmaxBenchmark", "m")) {
+            Optional<Result> scalar = run.find("SoftmaxBenchmark", Map.of("m", m, "kernel", "scalar"));
+            Optional<Result> vector = run.find("SoftmaxBenchmark", Map.of("m", m, "kernel", "vector"));
+            double count = Double.parseDouble(m);
+            Double speedup = ratio(scalar, vector);
+            row(m, time(scalar), time(vector), rate(scalar, r -> r.seconds() * 1e9 / count),
+                    rate(vector, r -> r.seconds() * 1e9 / count), times(speedup));
+            chartRows.add(new RatioChart.Row("softmax m = " + m, speedup, null));
+        }
+        md.append('\n');
+    }
+
+    private void accumulate() {
+        md.append("### Accumulation, `Kernels.accumulate` (acc += Σ wᵢ·vᵢ); GB/s of V read\n\n");
+        header("m", "dv", "qkv scalar", "qkv vector", "scalar GB/s", "vector GB/s", "vector ÷ scalar");
+        for (String m : values("AccumulateBenchmark", "m")) {
+            for (String dv : values("AccumulateBenchmark", "dv")) {
+                Optional<Result> scalar = run.find("AccumulateBenchmark", Map.of("m", m, "dv", dv, "kernel", "scalar"));
+                Optional<Result> vector = run.find("AccumulateBenchmark", Map.of("m", m, "dv", dv, "kernel", "vector"));
+                double bytes = 4.0 * Double.parseDouble(m) * Double.parseDouble(dv);
+                Double speedup = ratio(scalar, vector);
+                row(m, dv, time(scalar), time(vector), rate(scalar, r -> bytes / r.seconds() / 1e9),
+                        rate(vector, r -> bytes / r.seconds() / 1e9), times(speedup));
+                chartRows.add(new RatioChart.Row("accumulate m = " + m + ", dv = " + dv, speedup, null));
+            }
+        }
+        md.append('\n');
+    }
+
+    private void poolOneQuery() {
+        md.append("### Fused pooling of one query (`Attention.pool`) vs ONNX Runtime MultiHeadAttention; "
+                + "GB/s of K + V read, 2·m·d·4 bytes\n\n");
+        header("m", "d", "qkv scalar", "qkv vector", "ONNX Runtime", "scalar GB/s", "vector GB/s", "ORT GB/s",
+                "vector ÷ scalar", "qkv ÷ ORT");
+        List<String> cacheMet = new ArrayList<>();
+        List<String> cacheMissed = new ArrayList<>();
+        List<String> dramMet = new ArrayList<>();
+        List<String> dramMissed = new ArrayList<>();
+        for (String m : values("PoolOneQueryBenchmark", "m")) {
+            for (String d : values("PoolOneQueryBenchmark", "d")) {
+                Optional<Result> scalar = run.find("PoolOneQueryBenchmark", Map.of("m", m, "d", d, "kernel", "scalar"));
+                Optional<Result> vector = run.find("PoolOneQueryBenchmark", Map.of("m", m, "d", d, "kernel", "vector"));
+                Optional<Result> onnx = run.find("OnnxPoolOneQueryBenchmark", Map.of("m", m, "d", d));
+                double bytes = 2 * 4.0 * Double.parseDouble(m) * Double.parseDouble(d);
+                ToDoubleFunction<Result> gbs = r -> bytes / r.seconds() / 1e9;
+                Double speedup = ratio(scalar, vector);
+                Double peer = ratio(onnx, vector.isPresent() ? vector : scalar);
+                row(m, d, time(scalar), time(vector), time(onnx), rate(scalar, gbs), rate(vector, gbs),
+                        rate(onnx, gbs), times(speedup), times(peer));
+                chartRows.add(new RatioChart.Row("pool 1 query, m = " + m + ", d = " + d, speedup, peer));
+                String point = "m = " + m + ", d = " + d;
+                if (m.equals("4096") && speedup != null) {
+                    (speedup >= 8 ? cacheMet : cacheMissed).add(point + " (" + RatioChart.times(speedup) + ")");
+                }
+                if (!m.equals("4096") && vector.isPresent()) {
+                    double rate = gbs.applyAsDouble(vector.get());
+                    (rate >= 20 ? dramMet : dramMissed).add(point + " (" + format(rate) + " GB/s)");
+                }
+            }
+        }
+        md.append('\n');
+        target("in cache (m = 4096), vector ≥ 8× scalar", cacheMet, cacheMissed);
+        target("from DRAM (m = 65536 and 1,048,576), vector ≥ 20 GB/s of K + V", dramMet, dramMissed);
+    }
+
+    private void poolManyQueries() {
+        md.append("### Pooling of n = m queries (`Attention.pool`, one thread) vs ONNX Runtime MultiHeadAttention; "
+                + "GFLOP/s, 4·n·m·d flops\n\n");
+        header("n = m", "d", "qkv scalar", "qkv vector", "ONNX Runtime", "scalar GFLOP/s", "vector GFLOP/s",
+                "ORT GFLOP/s", "vector ÷ scalar", "qkv ÷ ORT");
+        List<String> met = new ArrayList<>();
+        List<String> missed = new ArrayList<>();
+        for (String n : values("PoolManyQueriesBenchmark", "n")) {
+            for (String d : values("PoolManyQueriesBenchmark", "d")) {
+                Optional<Result> scalar = run.find("PoolManyQueriesBenchmark", Map.of("n", n, "d", d, "kernel", "scalar"));
+                Optional<Result> vector = run.find("PoolManyQueriesBenchmark", Map.of("n", n, "d", d, "kernel", "vector"));
+                Optional<Result> onnx = run.find("OnnxPoolManyQueriesBenchmark", Map.of("n", n, "d", d));
+                double size = Double.parseDouble(n);
+                double flops = 4 * size * size * Double.parseDouble(d);
+                ToDoubleFunction<Result> gflops = r -> flops / r.seconds() / 1e9;
+                Double speedup = ratio(scalar, vector);
+                Double peer = ratio(onnx, vector.isPresent() ? vector : scalar);
+                row(n, d, time(scalar), time(vector), time(onnx), rate(scalar, gflops), rate(vector, gflops),
+                        rate(onnx, gflops), times(speedup), times(peer));
+                chartRows.add(new RatioChart.Row("pool n = m = " + n + ", d = " + d, speedup, peer));
+                if (vector.isPresent() && peer != null) {
+                    (peer >= 1 ? met : missed).add("n = m = " + n + ", d = " + d + " (" + RatioChart.times(peer) + ")");
+                }
+            }
+        }
+        md.append('\n');
+        target("many queries, vector ≥ ONNX Runtime on one core", met, missed);
+    }
+
+    private void chart(Path png) throws IOException {
+        String kernels = vectorMeasured ? "qkv vector" : "qkv scalar (no vector result)";
+        RatioChart.write(png, "qkv: speed ratios (log scale; above 1× qkv is faster)",
+                "JMH " + run.jmhVersion() + ", JDK " + run.jdk() + ", " + run.forks() + " fork(s), warm-up "
+                        + run.warmup() + ", measurement " + run.measurement() + ", one thread",
+                "vector ÷ scalar", kernels + " ÷ peer (Lucene for dot, ONNX Runtime for pooling)", chartRows);
+    }
+
+    private void target(String what, List<String> met, List<String> missed) {
+        md.append("**Target**: ").append(what).append(": ");
+        if (met.isEmpty() && missed.isEmpty()) {
+            md.append("not measured (no vector result in this run).\n\n");
+            return;
+        }
+        md.append(missed.isEmpty() ? "met at every point measured" : "met at " + (met.isEmpty() ? "none" : String.join(", ", met))
+                + "; **missed** at " + String.join(", ", missed)).append(".\n\n");
+    }
+
+    private TreeSet<String> values(String benchmark, String param) {
+        TreeSet<String> values = new TreeSet<>((a, b) -> Double.compare(Double.parseDouble(a), Double.parseDouble(b)));
+        run.results().stream().filter(r -> r.benchmark().equals(benchmark))
+                .map(r -> r.params().get(param)).forEach(values::add);
+        return values;
+    }
+
+    private void header(String... columns) {
+        row(columns);
+        StringJoiner rule = new StringJoiner(" | ", "| ", " |\n");
+        for (int i = 0; i < columns.length; i++) {
+            rule.add(i == 0 ? "---" : "---:");
+        }
+        md.append(rule);
+    }
+
+    private void row(String... cells) {
+        StringJoiner row = new StringJoiner(" | ", "| ", " |\n");
+        for (String cell : cells) {
+            row.add(cell);
+        }
+        md.append(row);
+    }
+
+    /** t(slow) / t(fast), or null if either is missing. */
+    private static Double ratio(Optional<Result> slow, Optional<Result> fast) {
+        return slow.isPresent() && fast.isPresent() ? slow.get().seconds() / fast.get().seconds() : null;
+    }
+
+    private static String times(Double ratio) {
+        return ratio == null ? "—" : RatioChart.times(ratio);
+    }
+
+    private static String rate(Optional<Result> r, ToDoubleFunction<Result> f) {
+        return r.map(x -> format(f.applyAsDouble(x))).orElse("—");
+    }
+
+    private static String time(Optional<Result> r) {
+        if (r.isEmpty()) {
+            return "—";
+        }
+        double t = r.get().seconds();
+        double e = r.get().error();
+        String[] units = {"s", "ms", "µs", "ns"};
+        double scale = 1;
+        int u = 0;
+        while (u < units.length - 1 && t * scale < 1) {
+            scale *= 1000;
+            u++;
+        }
+        return format(t * scale) + (Double.isNaN(e) ? "" : " ± " + format(e * scale)) + " " + units[u];
+    }
+
+    /** Three significant digits, no exponent. */
+    private static String format(double x) {
+        double a = Math.abs(x);
+        return String.format(Locale.ROOT, a >= 100 ? "%.0f" : a >= 10 ? "%.1f" : a >= 1 ? "%.2f" : "%.3f", x);
+    }
+}
