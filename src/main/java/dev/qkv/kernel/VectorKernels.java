@@ -302,10 +302,13 @@ public abstract sealed class VectorKernels implements Kernels
         int dv = values.cols();
         int count = to - from;
         int wide = 8 * species().length();
-        int j = 0;
-        for (; j <= dv - wide; j += wide) {
-            accumulate8(weights, v, first + 4L * j, stride, count, acc, j);
+        // A block of rows at a time, so a row's later chunks come from L2 rather than again from memory.
+        for (int i = 0; i < count; i += BLOCK) {
+            for (int j = 0; j <= dv - wide; j += wide) {
+                accumulate8(weights, i, v, first + i * stride + 4L * j, stride, Math.min(BLOCK, count - i), acc, j);
+            }
         }
+        int j = dv - dv % wide;
         if (j == dv) {
             return;
         }
@@ -319,8 +322,11 @@ public abstract sealed class VectorKernels implements Kernels
         }
     }
 
-    /** {@code acc[at + c] += Σᵢ weights[i]·vᵢ[c]} for c below eight vectors, rows i < count from {@code row}. */
-    private void accumulate8(float[] weights, MemorySegment v, long row, long stride, int count, float[] acc,
+    /**
+     * {@code acc[at + c] += Σᵢ weights[w + i]·vᵢ[c]} for c below eight vectors, rows i < count from
+     * {@code row}.
+     */
+    private void accumulate8(float[] weights, int w, MemorySegment v, long row, long stride, int count, float[] acc,
             int at) {
         VectorSpecies<Float> s = species();
         int n = s.length();
@@ -334,15 +340,15 @@ public abstract sealed class VectorKernels implements Kernels
         FloatVector a6 = FloatVector.fromArray(s, acc, at + 6 * n);
         FloatVector a7 = FloatVector.fromArray(s, acc, at + 7 * n);
         for (int i = 0; i < count; i++, row += stride) {
-            FloatVector w = FloatVector.broadcast(s, weights[i]);
-            a0 = load(s, v, row).fma(w, a0);
-            a1 = load(s, v, row + bytes).fma(w, a1);
-            a2 = load(s, v, row + 2 * bytes).fma(w, a2);
-            a3 = load(s, v, row + 3 * bytes).fma(w, a3);
-            a4 = load(s, v, row + 4 * bytes).fma(w, a4);
-            a5 = load(s, v, row + 5 * bytes).fma(w, a5);
-            a6 = load(s, v, row + 6 * bytes).fma(w, a6);
-            a7 = load(s, v, row + 7 * bytes).fma(w, a7);
+            FloatVector weight = FloatVector.broadcast(s, weights[w + i]);
+            a0 = load(s, v, row).fma(weight, a0);
+            a1 = load(s, v, row + bytes).fma(weight, a1);
+            a2 = load(s, v, row + 2 * bytes).fma(weight, a2);
+            a3 = load(s, v, row + 3 * bytes).fma(weight, a3);
+            a4 = load(s, v, row + 4 * bytes).fma(weight, a4);
+            a5 = load(s, v, row + 5 * bytes).fma(weight, a5);
+            a6 = load(s, v, row + 6 * bytes).fma(weight, a6);
+            a7 = load(s, v, row + 7 * bytes).fma(weight, a7);
         }
         a0.intoArray(acc, at);
         a1.intoArray(acc, at + n);
