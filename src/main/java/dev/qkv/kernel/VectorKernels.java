@@ -291,8 +291,10 @@ public abstract sealed class VectorKernels implements Kernels
      * order (one load and one FMA per vector, no load or store of {@code acc}); the columns left over, fewer
      * than eight vectors, four rows per pass through {@code acc}. Eight because eight independent FMA
      * chains of latency 4 keep both FMA pipes busy, and eight sums plus a weight and a load fit the 16
-     * registers of AVX2; on AVX-512, eight 16-lane vectors hold a whole 128-wide output row. At m = 4096,
-     * dv = 128 (L3), the chunks measured 56–59 GB/s against 34–36 for four rows per pass over the row.
+     * registers of AVX2; on AVX-512, eight 16-lane vectors hold a whole 128-wide output row. In a probe at
+     * m = 4096, dv = 128 (L3), blocks of 256 rows, 256-bit vectors, the chunks read 56–59 GB/s at best against
+     * 34–36 for four rows per pass over the row; from DRAM neither beats the scalar loop's row-by-row stream
+     * (about 5 GB/s each on this shared machine).
      */
     @Override
     public final void accumulate(float[] weights, Tensor values, int from, int to, float[] acc) {
