@@ -86,21 +86,34 @@ final class FlashTiles {
         }
     }
 
-    /** Folds the keys of {@code chunk} into every row of {@code rows}, each row seeing keys before its end. */
+    /**
+     * Folds the keys of {@code chunk} into every row of {@code rows}, each row seeing keys before its end. Blocks
+     * outside, tiles inside: a block's packed K and V (32 KB each at d = dv = 128) are read by every tile of the
+     * group while they sit in L1/L2; tiles outside would stream the whole chunk from L3 once per tile. Each
+     * row still meets the blocks in order, so its arithmetic is the same either way.
+     */
     void pool(Rows rows, KeyChunk chunk) {
         float[] scores = new float[ROWS * BLOCK];
-        for (int tile = 0; tile < rows.padded; tile += ROWS) {
-            int minEnd = Integer.MAX_VALUE;
-            int maxEnd = 0;
-            for (int r = tile; r < tile + ROWS; r++) {
-                if (r < rows.count) {
-                    minEnd = Math.min(minEnd, rows.ends[r]);
-                    maxEnd = Math.max(maxEnd, rows.ends[r]);
-                }
+        int tiles = rows.padded / ROWS;
+        int[] minEnd = new int[tiles];
+        int[] last = new int[tiles];
+        int lastOfAll = 0;
+        for (int t = 0; t < tiles; t++) {
+            int lo = Integer.MAX_VALUE;
+            int hi = 0;
+            for (int r = t * ROWS; r < t * ROWS + ROWS && r < rows.count; r++) {
+                lo = Math.min(lo, rows.ends[r]);
+                hi = Math.max(hi, rows.ends[r]);
             }
-            int last = Math.min(chunk.count, Math.max(0, maxEnd - chunk.start));
-            for (int j0 = 0; j0 < last; j0 += BLOCK) {
-                tile(rows, tile, chunk, j0, Math.min(BLOCK, last - j0), minEnd - chunk.start - j0, scores);
+            minEnd[t] = lo;
+            last[t] = Math.min(chunk.count, Math.max(0, hi - chunk.start));
+            lastOfAll = Math.max(lastOfAll, last[t]);
+        }
+        for (int j0 = 0; j0 < lastOfAll; j0 += BLOCK) {
+            for (int t = 0; t < tiles; t++) {
+                if (j0 < last[t]) {
+                    tile(rows, t * ROWS, chunk, j0, Math.min(BLOCK, last[t] - j0), minEnd[t] - chunk.start - j0, scores);
+                }
             }
         }
     }
