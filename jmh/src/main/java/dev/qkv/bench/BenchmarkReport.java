@@ -5,6 +5,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -67,7 +68,7 @@ public final class BenchmarkReport {
         md.append("Measured with JMH ").append(run.jmhVersion()).append(" on JDK ").append(run.jdk()).append(" (")
                 .append(run.vm()).append("): ").append(run.forks()).append(run.forks() == 1 ? " fork" : " forks")
                 .append(", warm-up ").append(run.warmup()).append(", measurement ").append(run.measurement())
-                .append(" per point, one thread. Times are JMH's mean ± its 99.9 % error. Ratios are of times: ")
+                .append(" per point; one thread except in the thread table. Times are JMH's mean ± its 99.9 % error. Ratios are of times: ")
                 .append("vector ÷ scalar = t(scalar) / t(vector); qkv ÷ peer = t(peer) / t(qkv) with qkv's ")
                 .append(vectorMeasured ? "vector kernels" : "**scalar** kernels (no vector result in this run)")
                 .append("; above 1× qkv is faster.\n\n");
@@ -76,6 +77,7 @@ public final class BenchmarkReport {
         accumulate();
         poolOneQuery();
         poolManyQueries();
+        threads();
         return md.toString();
     }
 
@@ -197,6 +199,48 @@ public final class BenchmarkReport {
         target("many queries, vector ≥ ONNX Runtime on one core", met, missed);
     }
 
+    private void threads() {
+        md.append("### Threads, vector kernels (`Attention.builder().threads(t)`), and the memory roof\n\n");
+        header("case", "1 thread", "2 threads", "1 thread rate", "2 threads rate", "2 ÷ 1");
+        List<String> scaleMet = new ArrayList<>();
+        List<String> scaleMissed = new ArrayList<>();
+        List<String> readMet = new ArrayList<>();
+        List<String> readMissed = new ArrayList<>();
+        for (String shape : values("PoolThreadsBenchmark", "shape", String::compareTo)) {
+            String[] nmd = shape.split("x");
+            double n = Double.parseDouble(nmd[0]);
+            double m = Double.parseDouble(nmd[1]);
+            double d = Double.parseDouble(nmd[2]);
+            boolean one = n == 1;
+            ToDoubleFunction<Result> rate = one ? r -> 2 * 4 * m * d / r.seconds() / 1e9 : r -> 4 * n * m * d / r.seconds() / 1e9;
+            String unit = one ? " GB/s" : " GFLOP/s";
+            Optional<Result> t1 = run.find("PoolThreadsBenchmark", Map.of("shape", shape, "threads", "1"));
+            Optional<Result> t2 = run.find("PoolThreadsBenchmark", Map.of("shape", shape, "threads", "2"));
+            Double speedup = ratio(t1, t2);
+            String label = (one ? "1 query, m = " : "n = m = ") + nmd[1] + ", d = " + nmd[2];
+            row(label, time(t1), time(t2), rate(t1, rate) + unit, rate(t2, rate) + unit, times(speedup));
+            if (one) {
+                t1.ifPresent(r -> check(rate.applyAsDouble(r), 22, label + ", 1 thread", " GB/s", readMet, readMissed));
+                t2.ifPresent(r -> check(rate.applyAsDouble(r), 40, label + ", 2 threads", " GB/s", readMet, readMissed));
+            } else if (speedup != null) {
+                check(speedup, 1.8, label, "×", scaleMet, scaleMissed);
+            }
+        }
+        ToDoubleFunction<Result> stream = r -> StreamReadBenchmark.BYTES / r.seconds() / 1e9;
+        Optional<Result> s1 = run.find("StreamReadBenchmark", Map.of("threads", "1"));
+        Optional<Result> s2 = run.find("StreamReadBenchmark", Map.of("threads", "2"));
+        row("roof: sum of 64 MB (no pooling)", time(s1), time(s2), rate(s1, stream) + " GB/s", rate(s2, stream) + " GB/s",
+                times(ratio(s1, s2)));
+        md.append('\n');
+        target("one query over 65536 keys, d = 128: ≥ 22 GB/s on 1 thread, ≥ 40 GB/s on 2", readMet, readMissed);
+        target("many queries, 2 threads ≥ 1.8× 1 thread", scaleMet, scaleMissed);
+    }
+
+    private static void check(double value, double goal, String point, String unit, List<String> met,
+            List<String> missed) {
+        (value >= goal ? met : missed).add(point + " (" + format(value) + unit + ")");
+    }
+
     private void chart(Path png) throws IOException {
         String kernels = vectorMeasured ? "qkv vector" : "qkv scalar (no vector result)";
         RatioChart.write(png, "qkv: speed ratios (log scale; above 1× qkv is faster)",
@@ -216,7 +260,11 @@ public final class BenchmarkReport {
     }
 
     private TreeSet<String> values(String benchmark, String param) {
-        TreeSet<String> values = new TreeSet<>((a, b) -> Double.compare(Double.parseDouble(a), Double.parseDouble(b)));
+        return values(benchmark, param, (a, b) -> Double.compare(Double.parseDouble(a), Double.parseDouble(b)));
+    }
+
+    private TreeSet<String> values(String benchmark, String param, Comparator<String> order) {
+        TreeSet<String> values = new TreeSet<>(order);
         run.results().stream().filter(r -> r.benchmark().equals(benchmark))
                 .map(r -> r.params().get(param)).forEach(values::add);
         return values;
