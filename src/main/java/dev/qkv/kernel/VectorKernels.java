@@ -159,8 +159,46 @@ public abstract sealed class VectorKernels implements Kernels
             }
         }
         for (; j < to; j++, kOffset += stride) {
-            scores[j - from] = factor * (dot ? dot(q, qOffset, k, kOffset, d) : squaredDistance(q, qOffset, k, kOffset, d));
+            scores[j - from] = factor * (dot ? dot1(q, qOffset, k, kOffset, d) : squaredDistance1(q, qOffset, k, kOffset, d));
         }
+    }
+
+    /**
+     * One key's {@code qᵀk}, summed in the order {@link #dot4} sums each of its four: one accumulator, then the
+     * lanes. So a key's score depends on the query and the key alone, not on whether it falls in a group of four:
+     * identical keys get identical scores, hence weights exactly 1/m.
+     */
+    private float dot1(MemorySegment q, long qOffset, MemorySegment k, long kOffset, int d) {
+        VectorSpecies<Float> s = species();
+        int step = s.length();
+        FloatVector a = FloatVector.zero(s);
+        int i = 0;
+        for (; i <= d - step; i += step) {
+            a = load(s, q, qOffset + 4L * i).fma(load(s, k, kOffset + 4L * i), a);
+        }
+        if (i < d) {
+            VectorMask<Float> m = s.indexInRange(i, d);
+            a = load(s, q, qOffset + 4L * i, m).fma(load(s, k, kOffset + 4L * i, m), a);
+        }
+        return a.reduceLanes(VectorOperators.ADD);
+    }
+
+    /** {@link #dot1} for {@code ‖q − k‖²}, in the order of {@link #squaredDistance4}. */
+    private float squaredDistance1(MemorySegment q, long qOffset, MemorySegment k, long kOffset, int d) {
+        VectorSpecies<Float> s = species();
+        int step = s.length();
+        FloatVector a = FloatVector.zero(s);
+        int i = 0;
+        for (; i <= d - step; i += step) {
+            FloatVector diff = load(s, q, qOffset + 4L * i).sub(load(s, k, kOffset + 4L * i));
+            a = diff.fma(diff, a);
+        }
+        if (i < d) {
+            VectorMask<Float> m = s.indexInRange(i, d);
+            FloatVector diff = load(s, q, qOffset + 4L * i, m).sub(load(s, k, kOffset + 4L * i, m));
+            a = diff.fma(diff, a);
+        }
+        return a.reduceLanes(VectorOperators.ADD);
     }
 
     /**
