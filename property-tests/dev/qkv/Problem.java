@@ -220,6 +220,31 @@ record Problem(Scoring scoring, MaskKind maskKind, float[][] queries, float[][] 
         return new Problem(scoring, maskKind, queries, k, v, dv, lengths, explicit);
     }
 
+    /**
+     * The same problem with query r left no key: its row of the explicit mask hidden (the shared row, for every
+     * query), else its valid length 0, else valid lengths added, 0 for r and m for the others.
+     */
+    Problem blinded(int r) {
+        int[] l = lengths == null ? null : lengths.clone();
+        boolean[][] e = null;
+        MaskKind kind = maskKind;
+        if (explicit != null) {
+            e = new boolean[explicit.length][];
+            for (int i = 0; i < e.length; i++) {
+                e[i] = explicit[i].clone();
+            }
+            Arrays.fill(e[e.length == 1 ? 0 : r], false);
+        } else {
+            if (l == null) {
+                l = new int[n()];
+                Arrays.fill(l, m());
+                kind = maskKind.causal() ? MaskKind.CAUSAL_AND_VALID_LENGTHS : MaskKind.VALID_LENGTHS;
+            }
+            l[r] = 0;
+        }
+        return new Problem(scoring, kind, queries, keys, values, dv, l, e);
+    }
+
     Tensor queries(Arena arena) {
         return tensor(arena, queries, d());
     }
