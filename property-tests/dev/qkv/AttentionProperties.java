@@ -201,10 +201,8 @@ class AttentionProperties {
                 .withKeys(scaledBy(c.keys(), Math.scalb(1f, -e)));
         try (Arena arena = Arena.ofConfined()) {
             Attention attention = attention(scaled.scoring(), kernels);
-            sameBits(() -> new Object[] {pool(kernels, scaled, arena),
-                            attention.weights(arena, scaled.queries(arena), scaled.keys(arena), c.mask()).toArray()},
-                    () -> new Object[] {pool(kernels, rescaled, arena),
-                            attention.weights(arena, rescaled.queries(arena), rescaled.keys(arena), c.mask()).toArray()},
+            sameBits(() -> poolAndWeights(attention, scaled, arena, c.mask()),
+                    () -> poolAndWeights(attention, rescaled, arena, c.mask()),
                     "queries × 2^%d, keys × 2^-%d: output and weights", e, e);
         }
     }
@@ -354,6 +352,11 @@ class AttentionProperties {
             sameBits(() -> pool(kernels, unmasked, arena), () -> pool(kernels, allVisible, arena),
                     "lengths ≥ m changed the output");
         }
+    }
+
+    private static Object[] poolAndWeights(Attention attention, Case c, Arena arena, Mask mask) {
+        return new Object[] {attention.pool(arena, c.queries(arena), c.keys(arena), c.values(arena), mask).toArray(),
+                attention.weights(arena, c.queries(arena), c.keys(arena), mask).toArray()};
     }
 
     /** Query row's output and weights under {@code mask}, the weights padded with 0 to {@code m} keys. */

@@ -57,25 +57,25 @@ import java.util.Arrays;
  * minus their own relative bound. The bounds are computed in double from a few hundred non-negative terms, which
  * puts a relative error below 10⁻¹³ on them; they are scaled up by 1 + 2⁻³⁰ to cover it.
  */
-final class Float64Reference {
+public final class Float64Reference {
 
     /**
      * Keys per block of the finest online softmax any path runs: the many-query tiles' 64 (the row kernels use
      * {@link dev.qkv.kernel.Kernels#BLOCK}, 256). More blocks only widen the bounds, so counting in blocks of this
      * size covers every path.
      */
-    static final int FINEST_BLOCK = 64;
+    public static final int FINEST_BLOCK = 64;
 
     private static final double SLACK = 1 + 0x1p-30;
 
     /** The reference weights, one per key; 0 for the keys the query does not see. */
-    final double[] weights;
+    public final double[] weights;
     /** The reference output, one per value column. */
-    final double[] output;
+    public final double[] output;
     /** The reference log-sum-exp, −∞ when the query sees no key. */
-    final double logSumExp;
+    public final double logSumExp;
     /** |a kernel's weight − the reference weight| ≤ this, per key, for weights computed in one pass. */
-    final double[] weightBound;
+    public final double[] weightBound;
 
     private final int seen;
     private final int dv;
@@ -111,7 +111,8 @@ final class Float64Reference {
      * The pooling of query {@code q} over the first {@code visible} of {@code keys} and {@code values} (all of them
      * if {@code visible ≥ m}) under {@code scoring}; {@code dv} is the values' width, needed when there are none.
      */
-    static Float64Reference of(Scoring scoring, float[] q, float[][] keys, float[][] values, int dv, int visible) {
+    public static Float64Reference of(Scoring scoring, float[] q, float[][] keys, float[][] values, int dv,
+            int visible) {
         boolean[] sees = new boolean[keys.length];
         for (int j = 0; j < Math.min(visible, keys.length); j++) {
             sees[j] = true;
@@ -120,7 +121,8 @@ final class Float64Reference {
     }
 
     /** The pooling of query {@code q} over the keys j with {@code sees[j]}, one entry per key. */
-    static Float64Reference of(Scoring scoring, float[] q, float[][] keys, float[][] values, int dv, boolean[] sees) {
+    public static Float64Reference of(Scoring scoring, float[] q, float[][] keys, float[][] values, int dv,
+            boolean[] sees) {
         int m = keys.length;
         int d = q.length;
         int seen = 0;
@@ -239,7 +241,7 @@ final class Float64Reference {
     }
 
     /** |a kernel's output − the reference output| ≤ this, per column, for a kernel that pooled in {@code passes}. */
-    double[] outputBound(Passes passes) {
+    public double[] outputBound(Passes passes) {
         double[] bound = kernelOutputBound(passes);
         for (int j = 0; j < dv; j++) {
             bound[j] += SLACK * referenceOutputError[j];
@@ -248,7 +250,7 @@ final class Float64Reference {
     }
 
     /** |a kernel's output − the exact output| ≤ this, per column: the kernel's share of {@link #outputBound}. */
-    double[] kernelOutputBound(Passes passes) {
+    public double[] kernelOutputBound(Passes passes) {
         double[] bound = new double[dv];
         if (seen == 0) {
             return bound;
@@ -276,12 +278,12 @@ final class Float64Reference {
     }
 
     /** |a kernel's log-sum-exp − the reference's| ≤ this, for a kernel that pooled in {@code passes}. */
-    double logSumExpBound(Passes passes) {
+    public double logSumExpBound(Passes passes) {
         return kernelLogSumExpBound(passes) + SLACK * referenceLogSumExpError;
     }
 
     /** |a kernel's log-sum-exp − the exact A| ≤ this: the kernel's share of {@link #logSumExpBound}. */
-    double kernelLogSumExpBound(Passes passes) {
+    public double kernelLogSumExpBound(Passes passes) {
         if (seen == 0) {
             return 0; // −∞ exactly
         }
@@ -305,14 +307,14 @@ final class Float64Reference {
      * How a kernel pooled the keys a query sees: in {@code blocks} blocks of online softmax in all, within
      * {@code pieces} pieces pooled apart and merged.
      */
-    record Passes(int blocks, int pieces) {
+    public record Passes(int blocks, int pieces) {
 
         /**
          * One call of {@link Attention#pool} or {@link Attention#partial} over keys {@code [from, to)}, of which the
          * query sees those with {@code sees[j]}: the call cuts its keys into shards of {@link Pooling#SHARD} (the
          * pieces), and pools each run of seen keys within a shard in blocks of at most {@link #FINEST_BLOCK}.
          */
-        static Passes of(boolean[] sees, int from, int to) {
+        public static Passes of(boolean[] sees, int from, int to) {
             int blocks = 0;
             int pieces = 0;
             for (int shard = from; shard < to; shard += Pooling.SHARD) {
@@ -335,14 +337,14 @@ final class Float64Reference {
         }
 
         /** One call over the first {@code seen} keys. */
-        static Passes prefix(int seen) {
+        public static Passes prefix(int seen) {
             boolean[] sees = new boolean[seen];
             Arrays.fill(sees, true);
             return of(sees, 0, seen);
         }
 
         /** The passes of two sets of pieces merged. */
-        Passes plus(Passes other) {
+        public Passes plus(Passes other) {
             return new Passes(blocks + other.blocks, pieces + other.pieces);
         }
     }

@@ -47,8 +47,8 @@ class ThreadProperties {
     }
 
     /**
-     * 90 to 200 queries, two or three of the tiles' groups of 96 rows, over three shards of keys, the last one short: with
-     * more than two pieces the order of merging shows in the bits (two merge the same either way round).
+     * 90 to 200 queries, two or three of the tiles' groups of 96 rows, over three shards of keys, the last one
+     * short: with more than two pieces the order of merging shows in the bits (two merge the same either way round).
      */
     @Provide
     Arbitrary<Problem> manyQueriesOverShards() {
