@@ -54,8 +54,8 @@ import java.util.Arrays;
  *
  * The same steps in double (γ with u = 2⁻⁵³, Math.exp and Math.log within one double ulp, one pass) bound this
  * reference. The exact aᵢ are unknown, so the bounds weigh with âᵢ ≥ aᵢ: this reference's weights divided by one
- * minus their own relative bound. The bounds are computed in double from a few hundred non-negative terms, which
- * puts a relative error below 10⁻¹³ on them; they are scaled up by 1 + 2⁻³⁰ to cover it.
+ * minus their own relative bound. The bounds are computed in double from at most some ten thousand non-negative
+ * terms, which puts a relative error below 10⁻¹¹ on them; they are scaled up by 1 + 2⁻³⁰ to cover it.
  */
 public final class Float64Reference {
 

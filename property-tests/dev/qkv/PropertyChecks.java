@@ -43,12 +43,14 @@ final class PropertyChecks {
      * Checks that each of {@code others} gives bitwise what {@code reference} gives ({@link Objects#deepEquals}: float
      * arrays compare by bits, NaN equal to NaN).
      *
-     * <p>The vector kernels' results also depend on the JIT: before C2 compiles them, {@code lanewise(EXP)} is
-     * Math.exp per lane and {@code reduceLanes(ADD)} sums the lanes in order, after it the SVML stub and a tree of
-     * lanes, so the same call on the same input can differ in the last bit while the code warms up. No law checked
-     * here is about that, so the reference runs before and after the others; if its two results differ, the JIT
-     * changed state in between and the whole comparison is taken again, up to {@value #ATTEMPTS} times. A difference
-     * while the reference held still is the law failing. (The scalar kernels' reference always holds still.)
+     * <p>The vector kernels' results also depend on the JIT: {@code lanewise(EXP)} and {@code reduceLanes(ADD)} run
+     * the Vector API's Java fallback (Math.exp per lane, the lanes summed in order) until C2 compiles them, and then
+     * the SVML stub and C2's own order of the lanes, so the same call on the same input can differ in the last bit
+     * while the code warms up (seen in one JVM: a 5 × 6 pooling repeated 20000 times changed bits at the 4582nd
+     * call). No law checked here is about that, so the reference runs before and after the others; if its two results
+     * differ, the JIT changed state in between and the whole comparison is taken again, up to {@value #ATTEMPTS}
+     * times. A difference while the reference held still is the law failing. (The scalar kernels' reference always
+     * holds still.)
      */
     static void sameBits(Supplier<?> reference, List<? extends Supplier<?>> others, String format, Object... args) {
         for (int attempt = 1; ; attempt++) {
