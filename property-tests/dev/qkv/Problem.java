@@ -176,7 +176,7 @@ record Problem(Scoring scoring, MaskKind maskKind, float[][] queries, float[][] 
                 if (maskKind.causal()) {
                     end = Math.min(end, (long) i + 1 + m - n);
                 }
-                ends[i] = (int) Math.clamp(end - from, 0, to - from);
+                ends[i] = Math.clamp(end - from, 0, to - from);
             }
             mask = Mask.validLengths(ends);
         }
