@@ -51,10 +51,16 @@ record Problem(Scoring scoring, MaskKind maskKind, float[][] queries, float[][] 
                 Arbitraries.doubles().between(0.5, 4).map(Scoring::gaussian));
     }
 
-    /** Problems of the given shapes under the given masks. */
+    /** Problems of the given shapes under the given masks, with any scoring. */
     static Arbitrary<Problem> problems(Arbitrary<Integer> ns, Arbitrary<Integer> ms, Arbitrary<Integer> ds,
             Arbitrary<Integer> dvs, Arbitrary<MaskKind> masks) {
-        return Combinators.combine(scorings(), masks, ns, ms, ds, dvs, Arbitraries.longs())
+        return problems(scorings(), ns, ms, ds, dvs, masks);
+    }
+
+    /** Problems of the given scorings and shapes under the given masks. */
+    static Arbitrary<Problem> problems(Arbitrary<Scoring> scorings, Arbitrary<Integer> ns, Arbitrary<Integer> ms,
+            Arbitrary<Integer> ds, Arbitrary<Integer> dvs, Arbitrary<MaskKind> masks) {
+        return Combinators.combine(scorings, masks, ns, ms, ds, dvs, Arbitraries.longs())
                 .as((scoring, mask, n, m, d, dv, seed) -> of(scoring, mask, n, m, d, dv, seed));
     }
 
