@@ -146,59 +146,37 @@ public abstract sealed class VectorKernels implements Kernels
         MemorySegment k = keys.segment();
         long qOffset = queries.rowOffset(query);
         long stride = 4L * keys.rowStride();
-        long kOffset = from * stride;
         int d = queries.cols();
         boolean dot = score.kind() == Score.Kind.DOT;
         float factor = dot ? score.factor() : -score.factor();
         int j = from;
-        for (; j <= to - 4; j += 4, kOffset += 4 * stride) {
-            if (dot) {
-                dot4(q, qOffset, k, kOffset, stride, d, factor, scores, j - from);
-            } else {
-                squaredDistance4(q, qOffset, k, kOffset, stride, d, factor, scores, j - from);
+        for (; j <= to - 4; j += 4) {
+            score4(dot, q, qOffset, k, j * stride, stride, d, factor, scores, j - from);
+        }
+        if (j == to) {
+            return;
+        }
+        // Every key goes through score4, so a key's score depends on the query and the key alone: a kernel of its
+        // own for the last keys would be compiled by C2 at another time than score4, and C2's reduceLanes(ADD) sums
+        // the lanes in another order than the Java fallback before it, so identical keys could score differently.
+        if (to - from >= 4) {
+            score4(dot, q, qOffset, k, (to - 4) * stride, stride, d, factor, scores, to - 4 - from);
+        } else {
+            float[] four = new float[4];
+            for (; j < to; j++) {
+                score4(dot, q, qOffset, k, j * stride, 0, d, factor, four, 0); // the same key four times
+                scores[j - from] = four[0];
             }
         }
-        for (; j < to; j++, kOffset += stride) {
-            scores[j - from] = factor * (dot ? dot1(q, qOffset, k, kOffset, d) : squaredDistance1(q, qOffset, k, kOffset, d));
-        }
     }
 
-    /**
-     * One key's {@code qᵀk}, summed in the order {@link #dot4} sums each of its four: one accumulator, then the
-     * lanes. So a key's score depends on the query and the key alone, not on whether it falls in a group of four:
-     * identical keys get identical scores, hence weights exactly 1/m.
-     */
-    private float dot1(MemorySegment q, long qOffset, MemorySegment k, long kOffset, int d) {
-        VectorSpecies<Float> s = species();
-        int step = s.length();
-        FloatVector a = FloatVector.zero(s);
-        int i = 0;
-        for (; i <= d - step; i += step) {
-            a = load(s, q, qOffset + 4L * i).fma(load(s, k, kOffset + 4L * i), a);
+    private void score4(boolean dot, MemorySegment q, long qOffset, MemorySegment k, long kOffset, long stride, int d,
+            float factor, float[] scores, int at) {
+        if (dot) {
+            dot4(q, qOffset, k, kOffset, stride, d, factor, scores, at);
+        } else {
+            squaredDistance4(q, qOffset, k, kOffset, stride, d, factor, scores, at);
         }
-        if (i < d) {
-            VectorMask<Float> m = s.indexInRange(i, d);
-            a = load(s, q, qOffset + 4L * i, m).fma(load(s, k, kOffset + 4L * i, m), a);
-        }
-        return a.reduceLanes(VectorOperators.ADD);
-    }
-
-    /** {@link #dot1} for {@code ‖q − k‖²}, in the order of {@link #squaredDistance4}. */
-    private float squaredDistance1(MemorySegment q, long qOffset, MemorySegment k, long kOffset, int d) {
-        VectorSpecies<Float> s = species();
-        int step = s.length();
-        FloatVector a = FloatVector.zero(s);
-        int i = 0;
-        for (; i <= d - step; i += step) {
-            FloatVector diff = load(s, q, qOffset + 4L * i).sub(load(s, k, kOffset + 4L * i));
-            a = diff.fma(diff, a);
-        }
-        if (i < d) {
-            VectorMask<Float> m = s.indexInRange(i, d);
-            FloatVector diff = load(s, q, qOffset + 4L * i, m).sub(load(s, k, kOffset + 4L * i, m));
-            a = diff.fma(diff, a);
-        }
-        return a.reduceLanes(VectorOperators.ADD);
     }
 
     /**
