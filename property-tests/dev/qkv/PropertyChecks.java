@@ -76,6 +76,28 @@ final class PropertyChecks {
         }
     }
 
+    /**
+     * The results of {@code computations}, all taken in one state of the JIT (see {@link #sameBits}): the lot is
+     * computed twice, and again while the two rounds differ, up to {@value #ATTEMPTS} times. For laws that rely on
+     * a kernel giving a key the same score in two calls, or in two places of one call.
+     */
+    static Object[] inOneJitState(List<? extends Supplier<?>> computations) {
+        for (int attempt = 1; ; attempt++) {
+            Object[] first = new Object[computations.size()];
+            Object[] second = new Object[computations.size()];
+            for (int k = 0; k < first.length; k++) {
+                first[k] = computations.get(k).get();
+            }
+            for (int k = 0; k < second.length; k++) {
+                second[k] = computations.get(k).get();
+            }
+            if (Objects.deepEquals(first, second)) {
+                return first;
+            }
+            check(attempt < ATTEMPTS, "the same computations gave different bits %d times in a row", ATTEMPTS);
+        }
+    }
+
     /** {@link #sameBits} with one other. */
     static void sameBits(Supplier<?> reference, Supplier<?> other, String format, Object... args) {
         sameBits(reference, List.of(other), format, args);
