@@ -3,13 +3,19 @@ package dev.qkv;
 import static dev.qkv.ErrorBounds.TINY;
 import static dev.qkv.ErrorBounds.U64;
 import static dev.qkv.ErrorBounds.gamma;
+import static dev.qkv.PropertyChecks.check;
+import static dev.qkv.PropertyChecks.checkLogSumExp;
+import static dev.qkv.PropertyChecks.checkWithin;
+import static dev.qkv.PropertyChecks.inOneJitState;
+import static dev.qkv.PropertyChecks.sameBits;
 
+import dev.qkv.kernel.KernelProvider;
 import dev.qkv.kernel.Kernels;
-import dev.qkv.kernel.ScalarKernels;
 import dev.qkv.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.math.BigDecimal;
 import java.util.Arrays;
+import java.util.List;
 import java.util.stream.IntStream;
 import net.jqwik.api.Arbitraries;
 import net.jqwik.api.Arbitrary;
@@ -19,6 +25,7 @@ import net.jqwik.api.Property;
 import net.jqwik.api.Provide;
 import net.jqwik.api.Tuple;
 import net.jqwik.api.constraints.FloatRange;
+import net.jqwik.api.constraints.IntRange;
 
 /**
  * The laws of attention pooling, checked for every implementation of {@link Kernels} that {@link #kernels()}
@@ -27,7 +34,9 @@ import net.jqwik.api.constraints.FloatRange;
  *
  * <p>Where a law holds bitwise or with a bound tighter than the general one, it relies on two things every kernel
  * must give: a key's score depends on the query and the key alone (not on where the key stands or how many keys
- * there are), and exp(0) = 1 exactly.
+ * there are), and exp(0) = 1 exactly. The vector kernels give that only within one state of the JIT (their sums of
+ * lanes and their exp change in the last bit when C2 compiles them), so such laws take their results through
+ * {@link PropertyChecks#sameBits} or {@link PropertyChecks#inOneJitState}.
  */
 class AttentionProperties {
 
@@ -37,7 +46,7 @@ class AttentionProperties {
     /** The kernels every law is checked for. */
     @Provide
     Arbitrary<Kernels> kernels() {
-        return Arbitraries.<Kernels>of(ScalarKernels.INSTANCE);
+        return Arbitraries.of(KernelProvider.named("scalar"), KernelProvider.named("vector"));
     }
 
     /**
@@ -133,8 +142,9 @@ class AttentionProperties {
     private static void checkAveragesTheValues(Kernels kernels, Case c) {
         try (Arena arena = Arena.ofConfined()) {
             Attention attention = attention(c.scoring(), kernels);
-            float[][] out = attention.pool(arena, c.queries(arena), c.keys(arena), c.values(arena)).toArray();
-            float[][] w = attention.weights(arena, c.queries(arena), c.keys(arena)).toArray();
+            Object[] pooled = poolAndWeightsInOneJitState(attention, c, arena);
+            float[][] out = (float[][]) pooled[0];
+            float[][] w = (float[][]) pooled[1];
             int m = c.m();
             for (int i = 0; i < c.n(); i++) {
                 for (int j = 0; j < m; j++) {
@@ -169,15 +179,47 @@ class AttentionProperties {
             float[][] out = pool(kernels, c, arena);
             float[][] outShifted = pool(kernels, shifted, arena);
             for (int i = 0; i < c.n(); i++) {
-                Float64Reference ref = c.reference(i);
-                Float64Reference refShifted = shifted.reference(i);
+                double[] bound = c.reference(i).kernelOutputBound(c.passes(i));
+                double[] boundShifted = shifted.reference(i).kernelOutputBound(shifted.passes(i));
                 for (int j = 0; j < c.dv(); j++) {
-                    checkWithin(outShifted[i][j], out[i][j], ref.kernelOutputBound[j]
-                            + refShifted.kernelOutputBound[j], "output (%d, %d) with %s added to every score", i, j,
-                            shift);
+                    checkWithin(outShifted[i][j], out[i][j], bound[j] + boundShifted[j],
+                            "output (%d, %d) with %s added to every score", i, j, shift);
                 }
             }
         }
+    }
+
+    /**
+     * Under the dot scorings a score is f·qᵀk, and qᵀk does not change when every query is multiplied by 2ᵉ and every
+     * key by 2⁻ᵉ: each product qₗkₗ is the same real number, and a power of two scales a float exactly while it stays
+     * normal (entries are 0 or at least 10⁻⁵ in magnitude, e ≤ 40: from 9·10⁻¹⁸ to 5·10¹²). A kernel that computes
+     * f·qᵀk as Score defines it sees the same products and sums, so the output and the weights are bitwise the same;
+     * with f up to 10³⁰, a kernel that formed f·q first would overflow to ∞ and NaN.
+     */
+    @Property
+    void scalingQueriesUpAndKeysDownChangesNothing(@ForAll("kernels") Kernels kernels,
+            @ForAll("dotCases") Case c, @ForAll("hugeOrPlainScales") double scale,
+            @ForAll @IntRange(min = 0, max = 40) int e) {
+        Case scaled = c.withScoring(Scoring.dot().withScale(scale));
+        Case rescaled = scaled.withQueries(scaledBy(c.queries(), Math.scalb(1f, e)))
+                .withKeys(scaledBy(c.keys(), Math.scalb(1f, -e)));
+        try (Arena arena = Arena.ofConfined()) {
+            Attention attention = attention(scaled.scoring(), kernels);
+            sameBits(() -> poolAndWeights(attention, scaled, arena, c.mask()),
+                    () -> poolAndWeights(attention, rescaled, arena, c.mask()),
+                    "queries × 2^%d, keys × 2^-%d: output and weights", e, e);
+        }
+    }
+
+    private static float[][] scaledBy(float[][] rows, float factor) {
+        float[][] out = new float[rows.length][];
+        for (int i = 0; i < rows.length; i++) {
+            out[i] = rows[i].clone();
+            for (int j = 0; j < out[i].length; j++) {
+                out[i][j] *= factor;
+            }
+        }
+        return out;
     }
 
     /**
@@ -194,10 +236,12 @@ class AttentionProperties {
         int m = c.m();
         try (Arena arena = Arena.ofConfined()) {
             Attention attention = attention(c.scoring(), kernels);
-            float[][] out = pool(kernels, c, arena);
-            float[][] outPermuted = pool(kernels, permuted, arena);
-            float[][] w = attention.weights(arena, c.queries(arena), c.keys(arena)).toArray();
-            float[][] wPermuted = attention.weights(arena, permuted.queries(arena), permuted.keys(arena)).toArray();
+            Object[] pooled = inOneJitState(List.of(() -> poolAndWeights(attention, c, arena, c.mask()),
+                    () -> poolAndWeights(attention, permuted, arena, c.mask())));
+            float[][] out = (float[][]) ((Object[]) pooled[0])[0];
+            float[][] w = (float[][]) ((Object[]) pooled[0])[1];
+            float[][] outPermuted = (float[][]) ((Object[]) pooled[1])[0];
+            float[][] wPermuted = (float[][]) ((Object[]) pooled[1])[1];
             for (int i = 0; i < c.n(); i++) {
                 for (int j = 0; j < c.dv(); j++) {
                     double vMax = 0;
@@ -293,53 +337,66 @@ class AttentionProperties {
     void validLengthsHideTheKeysBeyond(@ForAll("kernels") Kernels kernels, @ForAll("maskedCases") Case c) {
         try (Arena arena = Arena.ofConfined()) {
             Attention attention = attention(c.scoring(), kernels);
-            float[][] out = pool(kernels, c, arena);
-            float[][] w = attention.weights(arena, c.queries(arena), c.keys(arena), c.mask()).toArray();
             for (int i = 0; i < c.n(); i++) {
+                int row = i;
                 int seen = c.visible(i);
                 Case poisoned = c.poisonedFrom(seen);
-                float[] outPoisoned = pool(kernels, poisoned, arena)[i];
-                float[] wPoisoned = attention.weights(arena, poisoned.queries(arena), poisoned.keys(arena), c.mask())
-                        .rowToArray(i);
-                check(Arrays.equals(outPoisoned, out[i]), "query %d sees %d keys; with NaN beyond, output %s, not %s",
-                        i, seen, Arrays.toString(outPoisoned), Arrays.toString(out[i]));
-                check(Arrays.equals(wPoisoned, w[i]), "query %d sees %d keys; with NaN beyond, weights %s, not %s",
-                        i, seen, Arrays.toString(wPoisoned), Arrays.toString(w[i]));
-
                 Case prefix = c.prefix(seen);
-                float[] outPrefix = pool(kernels, prefix, arena)[i];
-                float[] wPrefix = attention.weights(arena, prefix.queries(arena), prefix.keys(arena)).rowToArray(i);
-                check(Arrays.equals(outPrefix, out[i]), "query %d sees %d keys: output %s, over the prefix alone %s",
-                        i, seen, Arrays.toString(out[i]), Arrays.toString(outPrefix));
-                check(Arrays.equals(Arrays.copyOf(wPrefix, c.m()), w[i]),
-                        "query %d sees %d keys: weights %s, over the prefix alone %s", i, seen, Arrays.toString(w[i]),
-                        Arrays.toString(wPrefix));
+                sameBits(() -> poolAndWeights(attention, c, row, arena, c.mask(), c.m()), List.of(
+                        () -> poolAndWeights(attention, poisoned, row, arena, c.mask(), c.m()),
+                        () -> poolAndWeights(attention, prefix, row, arena, Mask.none(), c.m())),
+                        "query %d sees %d keys: output and weights with NaN beyond (0), over the prefix alone (1)",
+                        i, seen);
                 if (seen == 0) {
-                    check(Arrays.equals(out[i], new float[c.dv()]), "query %d sees no key: output %s", i,
-                            Arrays.toString(out[i]));
+                    float[] out = pool(kernels, c, arena)[i];
+                    check(Arrays.equals(out, new float[c.dv()]), "query %d sees no key: output %s", i,
+                            Arrays.toString(out));
                 }
             }
             Case allVisible = c.withLengths(IntStream.of(c.lengths()).map(l -> Math.max(l, c.m())).toArray());
             Case unmasked = c.withLengths(null);
-            check(Arrays.deepEquals(pool(kernels, allVisible, arena), pool(kernels, unmasked, arena)),
+            sameBits(() -> pool(kernels, unmasked, arena), () -> pool(kernels, allVisible, arena),
                     "lengths ≥ m changed the output");
         }
     }
 
+    /** Output and weights under the case's mask, computed in one JIT state: from the same eᵢ, on the row path. */
+    private static Object[] poolAndWeightsInOneJitState(Attention attention, Case c, Arena arena) {
+        return (Object[]) inOneJitState(List.of(() -> poolAndWeights(attention, c, arena, c.mask())))[0];
+    }
+
+    private static Object[] poolAndWeights(Attention attention, Case c, Arena arena, Mask mask) {
+        return new Object[] {attention.pool(arena, c.queries(arena), c.keys(arena), c.values(arena), mask).toArray(),
+                attention.weights(arena, c.queries(arena), c.keys(arena), mask).toArray()};
+    }
+
+    /** Query row's output and weights under {@code mask}, the weights padded with 0 to {@code m} keys. */
+    private static Object[] poolAndWeights(Attention attention, Case c, int row, Arena arena, Mask mask, int m) {
+        float[] out = attention.pool(arena, c.queries(arena), c.keys(arena), c.values(arena), mask).rowToArray(row);
+        float[] w = attention.weights(arena, c.queries(arena), c.keys(arena), mask).rowToArray(row);
+        return new Object[] {out, Arrays.copyOf(w, m)};
+    }
+
     /**
-     * The output is the weights times the values. Both come from the same eᵢ (one block: m ≤ BLOCK), so the output
-     * is within γ_{2m+3}·Σãᵢ|vᵢ| of Σãᵢvᵢ ({@link Float64Reference} step 4) and Σwᵢvᵢ within γ_{m+1}·Σãᵢ|vᵢ|; with
-     * Σãᵢ|vᵢ| ≤ Σwᵢ|vᵢ|/(1 − γ_{m+1}), Σwᵢvᵢ taken in double (γ₆₄,ₘ·Σwᵢ|vᵢ|: products of floats are exact in double),
-     * and TINY terms for underflow.
+     * The output is the weights times the values. Where both come from the same eᵢ (the same scores kernel over one
+     * block: m ≤ 40 < FINEST_BLOCK), the output is within γ_{2m+3}·Σãᵢ|vᵢ| of Σãᵢvᵢ ({@link Float64Reference} step 4)
+     * and Σwᵢvᵢ within γ_{m+1}·Σãᵢ|vᵢ|; with Σãᵢ|vᵢ| ≤ Σwᵢ|vᵢ|/(1 − γ_{m+1}), Σwᵢvᵢ taken in double (γ₆₄,ₘ·Σwᵢ|vᵢ|:
+     * products of floats are exact in double), and TINY terms for underflow. The many-query tiles ({@link #tiled})
+     * score with a micro-kernel of their own, whose sums round otherwise than the weights': there each side is held
+     * to the float64 reference, the output within its {@code outputBound} and Σwᵢvᵢ within Σᵢ weightBoundᵢ·|vᵢ| plus
+     * the same γ₆₄,ₘ·Σwᵢ|vᵢ|.
      */
     @Property
     void outputEqualsWeightsTimesValues(@ForAll("kernels") Kernels kernels, @ForAll("cases") Case c) {
         int m = c.m();
+        boolean tiled = tiled(kernels, c.n(), c.scoring());
         try (Arena arena = Arena.ofConfined()) {
-            float[][] out = pool(kernels, c, arena);
-            float[][] w = attention(c.scoring(), kernels).weights(arena, c.queries(arena), c.keys(arena), c.mask())
-                    .toArray();
+            Object[] pooled = poolAndWeightsInOneJitState(attention(c.scoring(), kernels), c, arena);
+            float[][] out = (float[][]) pooled[0];
+            float[][] w = (float[][]) pooled[1];
             for (int i = 0; i < c.n(); i++) {
+                Float64Reference ref = tiled ? c.reference(i) : null;
+                double[] outputBound = tiled ? ref.outputBound(c.passes(i)) : null;
                 for (int j = 0; j < c.dv(); j++) {
                     double sum = 0;
                     double sumAbs = 0;
@@ -349,8 +406,17 @@ class AttentionProperties {
                         sumAbs += Math.abs((double) w[i][k] * c.values()[k][j]);
                         vMax = Math.max(vMax, Math.abs(c.values()[k][j]));
                     }
-                    double bound = (gamma(2 * m + 3) + gamma(m + 1)) * sumAbs / (1 - gamma(m + 1))
-                            + gamma(m, U64) * sumAbs + (6.0 * m + 6) * TINY * Math.max(1, vMax);
+                    double bound;
+                    if (tiled) {
+                        double weightErrors = 0;
+                        for (int k = 0; k < m; k++) {
+                            weightErrors += ref.weightBound[k] * Math.abs(c.values()[k][j]);
+                        }
+                        bound = outputBound[j] + weightErrors + gamma(m, U64) * sumAbs;
+                    } else {
+                        bound = (gamma(2 * m + 3) + gamma(m + 1)) * sumAbs / (1 - gamma(m + 1))
+                                + gamma(m, U64) * sumAbs + (6.0 * m + 6) * TINY * Math.max(1, vMax);
+                    }
                     checkWithin(out[i][j], sum, bound, "output (%d, %d) against weights × values", i, j);
                 }
             }
@@ -358,25 +424,31 @@ class AttentionProperties {
     }
 
     /**
-     * Weights and output agree with the same pooling computed in double, within the bounds derived in
+     * Weights, output and log-sum-exp agree with the same pooling computed in double, within the bounds derived in
      * {@link Float64Reference}. Some cases have more keys than one block, so online softmax has to rescale what it
-     * accumulated when a later block raises the max.
+     * accumulated when a later block raises the max. A query that sees no key has log-sum-exp −∞.
      */
     @Property
     void weightsAndOutputMatchAFloat64Reference(@ForAll("kernels") Kernels kernels,
             @ForAll("referenceCases") Case c) {
         try (Arena arena = Arena.ofConfined()) {
-            float[][] out = pool(kernels, c, arena);
-            float[][] w = attention(c.scoring(), kernels).weights(arena, c.queries(arena), c.keys(arena), c.mask())
-                    .toArray();
+            Attention attention = attention(c.scoring(), kernels);
+            Tensor outTensor = Tensor.allocate(arena, c.n(), c.dv());
+            Tensor lseTensor = Tensor.allocate(arena, c.n());
+            attention.pool(c.queries(arena), c.keys(arena), c.values(arena), c.mask(), outTensor, lseTensor);
+            float[][] out = outTensor.toArray();
+            float[] lse = lseTensor.toFlatArray();
+            float[][] w = attention.weights(arena, c.queries(arena), c.keys(arena), c.mask()).toArray();
             for (int i = 0; i < c.n(); i++) {
                 Float64Reference ref = c.reference(i);
                 for (int j = 0; j < c.m(); j++) {
                     checkWithin(w[i][j], ref.weights[j], ref.weightBound[j], "weight (%d, %d)", i, j);
                 }
+                double[] bound = ref.outputBound(c.passes(i));
                 for (int j = 0; j < c.dv(); j++) {
-                    checkWithin(out[i][j], ref.output[j], ref.outputBound[j], "output (%d, %d)", i, j);
+                    checkWithin(out[i][j], ref.output[j], bound[j], "output (%d, %d)", i, j);
                 }
+                checkLogSumExp(lse[i], ref.logSumExp, ref.logSumExpBound(c.passes(i)), "log-sum-exp %d", i);
             }
         }
     }
@@ -398,6 +470,12 @@ class AttentionProperties {
         Arbitrary<Scoring> dots = Arbitraries.oneOf(Arbitraries.just(Scoring.dot()),
                 Arbitraries.doubles().between(0.25, 2).map(f -> Scoring.dot().withScale(f)));
         return cases(dots, Arbitraries.integers().between(0, 40), 40, true);
+    }
+
+    /** Scales of the dot scorings: 1/√40 to 2, or 10²⁰ to 10³⁰ (huge scores, one-hot weights). */
+    @Provide
+    Arbitrary<Double> hugeOrPlainScales() {
+        return Arbitraries.oneOf(Arbitraries.doubles().between(0.15, 2), Arbitraries.doubles().between(1e20, 1e30));
     }
 
     @Provide
@@ -492,6 +570,14 @@ class AttentionProperties {
 
     // ---- helpers
 
+    /**
+     * Whether {@link Attention} pools n queries under this scoring with the many-query tiles, as it decides in
+     * {@code compute}: kernels that have tiles (the vector ones), more than one query, dot scoring, no explicit mask.
+     */
+    static boolean tiled(Kernels kernels, int n, Scoring scoring) {
+        return kernels.name().equals("vector") && n > 1 && !scoring.isGaussian();
+    }
+
     private static Attention attention(Scoring scoring, Kernels kernels) {
         return Attention.builder().scoring(scoring).kernels(kernels).build();
     }
@@ -499,20 +585,6 @@ class AttentionProperties {
     private static float[][] pool(Kernels kernels, Case c, Arena arena) {
         return attention(c.scoring(), kernels).pool(arena, c.queries(arena), c.keys(arena), c.values(arena),
                 c.mask()).toArray();
-    }
-
-    private static void check(boolean ok, String format, Object... args) {
-        if (!ok) {
-            throw new AssertionError(String.format(format, args));
-        }
-    }
-
-    private static void checkWithin(float actual, double expected, double bound, String format, Object... args) {
-        double error = Math.abs(actual - expected);
-        if (!(error <= bound)) {
-            throw new AssertionError(String.format(format, args) + ": " + actual + ", expected " + expected
-                    + " within " + bound + ", off by " + error);
-        }
     }
 
     /** Query c·eⱼ for each j in {@code targets} over keys c·I, d × d with d the number of values. */
@@ -576,6 +648,15 @@ class AttentionProperties {
 
         Float64Reference reference(int i) {
             return Float64Reference.of(scoring, queries[i], keys, values, dv, visible(i));
+        }
+
+        /** How one call pools query i's keys: a prefix, so one run per shard. */
+        Float64Reference.Passes passes(int i) {
+            return Float64Reference.Passes.prefix(visible(i));
+        }
+
+        Case withScoring(Scoring s) {
+            return new Case(s, d, dv, queries, keys, values, lengths);
         }
 
         Case withQueries(float[][] q) {

@@ -49,13 +49,19 @@ final class FlashTiles {
         return Math.max(WIDTH, (dv + WIDTH - 1) / WIDTH * WIDTH);
     }
 
-    /** A group of query rows, padded to whole micro tiles and scaled, with their state over one shard of keys. */
+    /**
+     * A group of query rows, padded to whole micro tiles, with their state over one shard of keys. The queries are
+     * kept as given and {@code factor} applied to each finished qᵀk, as {@link Score} defines: a query scaled first
+     * could overflow where the score does not (f·q = ∞, then ∞ − ∞ = NaN), and its rounding would make a key's
+     * score differ from the row kernels' beyond the order of the sum.
+     */
     static final class Rows {
         final int first;
         final int count;
         final int padded;
         final int d;
         final int dvPad;
+        final float factor;
         final float[] queries;
         final float[] max;
         final float[] sum;
@@ -68,6 +74,7 @@ final class FlashTiles {
             this.padded = (count + ROWS - 1) / ROWS * ROWS;
             this.d = queries.cols();
             this.dvPad = dvPad;
+            this.factor = factor;
             this.queries = new float[padded * d];
             this.max = new float[padded];
             this.sum = new float[padded];
@@ -78,9 +85,6 @@ final class FlashTiles {
             for (int r = 0; r < count; r++) {
                 MemorySegment.copy(q, ValueLayout.JAVA_FLOAT_UNALIGNED, queries.rowOffset(first + r), this.queries,
                         r * d, d);
-                for (int t = 0; t < d; t++) {
-                    this.queries[r * d + t] *= factor;
-                }
                 this.ends[r] = ends[first + r];
             }
         }
@@ -123,7 +127,7 @@ final class FlashTiles {
      * {@code shared} of those keys are seen by every row of the tile; past it, each row stops at its end.
      */
     private void tile(Rows rows, int tile, KeyChunk chunk, int j0, int n, int shared, float[] scores) {
-        scores(rows.queries, tile * rows.d, rows.d, chunk.keysT, j0 * rows.d, scores);
+        scores(rows.queries, tile * rows.d, rows.d, rows.factor, chunk.keysT, j0 * rows.d, scores);
         int common = Math.clamp(shared, 0, n);
         for (int r = 0; r < ROWS; r++) {
             int row = tile + r;
@@ -143,11 +147,11 @@ final class FlashTiles {
     }
 
     /**
-     * {@code s[r·BLOCK + j] = Σₜ q[qOff + r·d + t] · kᵀ[t][j]} for the 4 rows of a tile and a whole block, whose packed
-     * keys start at {@code kT[panel]} (see {@link KeyChunk}).
+     * {@code s[r·BLOCK + j] = factor · Σₜ q[qOff + r·d + t] · kᵀ[t][j]} for the 4 rows of a tile and a whole block,
+     * whose packed keys start at {@code kT[panel]} (see {@link KeyChunk}).
      * Queries are broadcast, rows of Kᵀ loaded as vectors: no horizontal sums.
      */
-    void scores(float[] q, int qOff, int d, float[] kT, int panel, float[] s) {
+    void scores(float[] q, int qOff, int d, float factor, float[] kT, int panel, float[] s) {
         for (int c = 0; c < BLOCK; c += WIDTH) {
             FloatVector a00 = FloatVector.zero(SPECIES), a01 = FloatVector.zero(SPECIES);
             FloatVector a10 = FloatVector.zero(SPECIES), a11 = FloatVector.zero(SPECIES);
@@ -170,14 +174,14 @@ final class FlashTiles {
                 a30 = b.fma(k0, a30);
                 a31 = b.fma(k1, a31);
             }
-            a00.intoArray(s, c);
-            a01.intoArray(s, c + LANES);
-            a10.intoArray(s, BLOCK + c);
-            a11.intoArray(s, BLOCK + c + LANES);
-            a20.intoArray(s, 2 * BLOCK + c);
-            a21.intoArray(s, 2 * BLOCK + c + LANES);
-            a30.intoArray(s, 3 * BLOCK + c);
-            a31.intoArray(s, 3 * BLOCK + c + LANES);
+            a00.mul(factor).intoArray(s, c);
+            a01.mul(factor).intoArray(s, c + LANES);
+            a10.mul(factor).intoArray(s, BLOCK + c);
+            a11.mul(factor).intoArray(s, BLOCK + c + LANES);
+            a20.mul(factor).intoArray(s, 2 * BLOCK + c);
+            a21.mul(factor).intoArray(s, 2 * BLOCK + c + LANES);
+            a30.mul(factor).intoArray(s, 3 * BLOCK + c);
+            a31.mul(factor).intoArray(s, 3 * BLOCK + c + LANES);
         }
     }
 

@@ -147,28 +147,46 @@ public abstract sealed class VectorKernels implements Kernels
         long qOffset = queries.rowOffset(query);
         long stride = 4L * keys.rowStride();
         int d = queries.cols();
-        int quads = (to - from) & ~3;
-        if (score.kind() == Score.Kind.DOT) {
-            dotScores(q, qOffset, k, from * stride, stride, d, quads, score.factor(), scores);
-            for (int j = from + quads; j < to; j++) {
-                scores[j - from] = score.factor() * dot(q, qOffset, k, j * stride, d);
-            }
+        boolean dot = score.kind() == Score.Kind.DOT;
+        float factor = dot ? score.factor() : -score.factor();
+        int count = to - from;
+        int quads = count & ~3;
+        scores4(dot, q, qOffset, k, from * stride, stride, d, quads, factor, scores, 0);
+        if (quads == count) {
+            return;
+        }
+        // Every key goes through the four-key kernel, so a key's score depends on the query and the key alone: a
+        // kernel of its own for the last keys would be compiled by C2 at another time, and C2's reduceLanes(ADD)
+        // sums the lanes in another order than the Java fallback before it, so identical keys could score
+        // differently. The last four keys are scored again (the same bits for those already done).
+        if (count >= 4) {
+            scores4(dot, q, qOffset, k, (to - 4) * stride, stride, d, 4, factor, scores, count - 4);
         } else {
-            distanceScores(q, qOffset, k, from * stride, stride, d, quads, -score.factor(), scores);
-            for (int j = from + quads; j < to; j++) {
-                scores[j - from] = -score.factor() * squaredDistance(q, qOffset, k, j * stride, d);
+            float[] four = new float[4];
+            for (int j = from; j < to; j++) {
+                scores4(dot, q, qOffset, k, j * stride, 0, d, 4, factor, four, 0); // the same key four times
+                scores[j - from] = four[0];
             }
         }
     }
 
+    private void scores4(boolean dot, MemorySegment q, long qOffset, MemorySegment k, long kOffset, long stride,
+            int d, int count, float factor, float[] scores, int at) {
+        if (dot) {
+            dotScores(q, qOffset, k, kOffset, stride, d, count, factor, scores, at);
+        } else {
+            distanceScores(q, qOffset, k, kOffset, stride, d, count, factor, scores, at);
+        }
+    }
+
     /**
-     * {@code scores[j] = factor · qᵀk_j} for the {@code count} (a multiple of 4) keys from {@code kOffset},
+     * {@code scores[at + j] = factor · qᵀk_j} for the {@code count} (a multiple of 4) keys from {@code kOffset},
      * four at a time: each query vector loaded feeds four FMAs, one per key, and the four sums are
      * independent chains. The pass over four keys is written inside the loop over keys rather than as a
      * method of its own: as a call per four keys it measured 12% slower (2 KB of keys per call).
      */
     private void dotScores(MemorySegment q, long qOffset, MemorySegment k, long kOffset, long stride, int d,
-            int count, float factor, float[] scores) {
+            int count, float factor, float[] scores, int at) {
         VectorSpecies<Float> s = species();
         int step = s.length();
         VectorMask<Float> tail = s.indexInRange(d - d % step, d);
@@ -194,16 +212,16 @@ public abstract sealed class VectorKernels implements Kernels
                 a2 = qv.fma(load(s, k, kOffset + 2 * stride + b, tail), a2);
                 a3 = qv.fma(load(s, k, kOffset + 3 * stride + b, tail), a3);
             }
-            scores[j] = factor * a0.reduceLanes(VectorOperators.ADD);
-            scores[j + 1] = factor * a1.reduceLanes(VectorOperators.ADD);
-            scores[j + 2] = factor * a2.reduceLanes(VectorOperators.ADD);
-            scores[j + 3] = factor * a3.reduceLanes(VectorOperators.ADD);
+            scores[at + j] = factor * a0.reduceLanes(VectorOperators.ADD);
+            scores[at + j + 1] = factor * a1.reduceLanes(VectorOperators.ADD);
+            scores[at + j + 2] = factor * a2.reduceLanes(VectorOperators.ADD);
+            scores[at + j + 3] = factor * a3.reduceLanes(VectorOperators.ADD);
         }
     }
 
     /** {@link #dotScores} for {@code factor · ‖q − k_j‖²}: one query load, four differences, four FMAs. */
     private void distanceScores(MemorySegment q, long qOffset, MemorySegment k, long kOffset, long stride, int d,
-            int count, float factor, float[] scores) {
+            int count, float factor, float[] scores, int at) {
         VectorSpecies<Float> s = species();
         int step = s.length();
         VectorMask<Float> tail = s.indexInRange(d - d % step, d);
@@ -237,10 +255,10 @@ public abstract sealed class VectorKernels implements Kernels
                 a2 = d2.fma(d2, a2);
                 a3 = d3.fma(d3, a3);
             }
-            scores[j] = factor * a0.reduceLanes(VectorOperators.ADD);
-            scores[j + 1] = factor * a1.reduceLanes(VectorOperators.ADD);
-            scores[j + 2] = factor * a2.reduceLanes(VectorOperators.ADD);
-            scores[j + 3] = factor * a3.reduceLanes(VectorOperators.ADD);
+            scores[at + j] = factor * a0.reduceLanes(VectorOperators.ADD);
+            scores[at + j + 1] = factor * a1.reduceLanes(VectorOperators.ADD);
+            scores[at + j + 2] = factor * a2.reduceLanes(VectorOperators.ADD);
+            scores[at + j + 3] = factor * a3.reduceLanes(VectorOperators.ADD);
         }
     }
 
