@@ -53,6 +53,24 @@ final class PropertyChecks {
      * holds still.)
      */
     static void sameBits(Supplier<?> reference, List<? extends Supplier<?>> others, String format, Object... args) {
+        sameBits(false, reference, others, format, args);
+    }
+
+    /**
+     * {@link #sameBits} for others whose inputs hold numbers the reference's do not, such as NaN in hidden keys: an
+     * input the compiled code has not seen can send it back to the interpreter for that call, and so to the Java
+     * fallback's bits, while the reference holds still (seen once in CI: every weight of the poisoned call one ulp
+     * off). So a difference is taken again as well, and only one that persists through {@value #ATTEMPTS} attempts
+     * is reported. The laws checked this way fail in every attempt when broken — a hidden NaN that is read gives
+     * NaN each time — unlike a race between threads, which {@link #sameBits} must catch at its first sight.
+     */
+    static void sameBitsOnOtherInputs(Supplier<?> reference, List<? extends Supplier<?>> others, String format,
+            Object... args) {
+        sameBits(true, reference, others, format, args);
+    }
+
+    private static void sameBits(boolean retryDifferences, Supplier<?> reference, List<? extends Supplier<?>> others,
+            String format, Object... args) {
         for (int attempt = 1; ; attempt++) {
             Object before = reference.get();
             Object[] results = new Object[others.size()];
@@ -66,13 +84,16 @@ final class PropertyChecks {
                 continue;
             }
             for (int k = 0; k < results.length; k++) {
-                if (!Objects.deepEquals(before, results[k])) {
+                if (!Objects.deepEquals(before, results[k]) && (!retryDifferences || attempt == ATTEMPTS)) {
                     throw new AssertionError(String.format(format, args) + ", comparison " + k + ": "
                             + Arrays.deepToString(new Object[] {results[k]}) + ", not "
-                            + Arrays.deepToString(new Object[] {before}));
+                            + Arrays.deepToString(new Object[] {before})
+                            + (retryDifferences ? " (in each of " + ATTEMPTS + " attempts)" : ""));
                 }
             }
-            return;
+            if (Arrays.stream(results).allMatch(result -> Objects.deepEquals(before, result))) {
+                return;
+            }
         }
     }
 
@@ -96,6 +117,11 @@ final class PropertyChecks {
             }
             check(attempt < ATTEMPTS, "the same computations gave different bits %d times in a row", ATTEMPTS);
         }
+    }
+
+    /** {@link #sameBitsOnOtherInputs} with one other. */
+    static void sameBitsOnOtherInputs(Supplier<?> reference, Supplier<?> other, String format, Object... args) {
+        sameBitsOnOtherInputs(reference, List.of(other), format, args);
     }
 
     /** {@link #sameBits} with one other. */
