@@ -99,18 +99,32 @@ public final class PartialRows {
     /** Writes row r's output {@code acc / sum} into row {@code outRow} of {@code out}, or zeros if it is empty. */
     public void finish(int row, Tensor out, int outRow) {
         float[] values = new float[dv];
-        float s = sum[row];
-        if (s != 0f) {
-            float inverse = 1f / s;
-            for (int c = 0; c < dv; c++) {
-                values[c] = acc[row * dv + c] * inverse;
-            }
-        }
+        finish(acc, row * dv, sum[row], values, dv);
         out.asMatrix().copyRowFrom(outRow, values);
     }
 
     /** Row r's {@code log Σ exp(sᵢ) = max + log(sum)}, or −∞ if it is empty. */
     public float logSumExp(int row) {
-        return sum[row] == 0f ? Float.NEGATIVE_INFINITY : max[row] + (float) Math.log(sum[row]);
+        return logSumExp(max[row], sum[row]);
+    }
+
+    /**
+     * {@code out[c] = acc[from + c] / sum} for c below dv, as a multiply by 1/sum, or zeros when {@code sum} is 0:
+     * the one finishing arithmetic, shared with {@link RowState#finish}.
+     */
+    static void finish(float[] acc, int from, float sum, float[] out, int dv) {
+        if (sum == 0f) {
+            Arrays.fill(out, 0, dv, 0f);
+            return;
+        }
+        float inverse = 1f / sum;
+        for (int c = 0; c < dv; c++) {
+            out[c] = acc[from + c] * inverse;
+        }
+    }
+
+    /** {@code max + log(sum)}, or −∞ for an empty state (sum 0); shared with {@link RowState#logSumExp}. */
+    static float logSumExp(float max, float sum) {
+        return sum == 0f ? Float.NEGATIVE_INFINITY : max + (float) Math.log(sum);
     }
 }

@@ -63,18 +63,11 @@ public final class RowState {
 
     /** Writes {@code acc / sum} into {@code out}, or zeros when the state is empty. */
     public void finish(float[] out) {
-        if (isEmpty()) {
-            Arrays.fill(out, 0, acc.length, 0f);
-            return;
-        }
-        float inverse = 1f / sum;
-        for (int j = 0; j < acc.length; j++) {
-            out[j] = acc[j] * inverse;
-        }
+        PartialRows.finish(acc, 0, sum, out, acc.length);
     }
 
     /** {@code log Σ exp(sᵢ) = max + log(sum)}, or −∞ when the state is empty. */
     public float logSumExp() {
-        return isEmpty() ? Float.NEGATIVE_INFINITY : max + (float) Math.log(sum);
+        return PartialRows.logSumExp(max, sum);
     }
 }
