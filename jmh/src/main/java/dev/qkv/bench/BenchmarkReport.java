@@ -5,6 +5,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
@@ -19,9 +20,11 @@ import java.util.function.ToDoubleFunction;
  * typed by hand:
  *
  * <pre>
- *   java -cp target/benchmarks.jar dev.qkv.bench.BenchmarkReport result.json [chart.png [BENCHMARKS.md]]
+ *   java -cp target/benchmarks.jar dev.qkv.bench.BenchmarkReport result.json [torch.json] [chart.png [BENCHMARKS.md]]
  * </pre>
  *
+ * Every leading argument ending in {@code .json} is a result file: JMH's first, then peers run right after it
+ * in the same format ({@code jmh/torch/sdpa_bench.py}).
  * With a markdown file, the text between {@code <!-- report:begin -->} and {@code <!-- report:end -->} is
  * replaced; without one, the tables go to standard output. Families or points that did not run show "—".
  */
@@ -41,17 +44,22 @@ public final class BenchmarkReport {
     }
 
     public static void main(String[] args) throws IOException {
-        if (args.length < 1 || args.length > 3) {
-            System.err.println("usage: BenchmarkReport result.json [chart.png [BENCHMARKS.md]]");
+        List<Path> results = new ArrayList<>();
+        int a = 0;
+        while (a < args.length && args[a].endsWith(".json")) {
+            results.add(Path.of(args[a++]));
+        }
+        if (results.isEmpty() || args.length - a > 2) {
+            System.err.println("usage: BenchmarkReport result.json [peer.json ...] [chart.png [BENCHMARKS.md]]");
             System.exit(2);
         }
-        BenchmarkReport report = new BenchmarkReport(JmhResults.read(Path.of(args[0])));
+        BenchmarkReport report = new BenchmarkReport(JmhResults.read(results));
         String tables = report.tables();
-        if (args.length >= 2) {
-            report.chart(Path.of(args[1]));
+        if (a < args.length) {
+            report.chart(Path.of(args[a++]));
         }
-        if (args.length == 3) {
-            Path file = Path.of(args[2]);
+        if (a < args.length) {
+            Path file = Path.of(args[a]);
             String text = Files.readString(file);
             int begin = text.indexOf(BEGIN);
             int end = text.indexOf(END);
@@ -134,11 +142,30 @@ public final class BenchmarkReport {
         md.append('\n');
     }
 
+    /** The faster of ONNX Runtime and PyTorch at a point, if either ran. */
+    private static Optional<Result> faster(Optional<Result> onnx, Optional<Result> torch) {
+        if (onnx.isEmpty() || torch.isEmpty()) {
+            return onnx.isPresent() ? onnx : torch;
+        }
+        return onnx.get().seconds() <= torch.get().seconds() ? onnx : torch;
+    }
+
+    /** GB/s of the plain 64 MB read on {@code threads} threads in this run, if it ran. */
+    private Optional<Double> roof(String threads) {
+        return run.find("StreamReadBenchmark", Map.of("threads", threads))
+                .map(r -> StreamReadBenchmark.BYTES / r.seconds() / 1e9);
+    }
+
+    private static String percent(double x) {
+        return String.format(Locale.ROOT, "%.0f %%", 100 * x);
+    }
+
     private void poolOneQuery() {
-        md.append("### Fused pooling of one query (`Attention.pool`) vs ONNX Runtime MultiHeadAttention; "
-                + "GB/s of K + V read, 2·m·d·4 bytes\n\n");
-        header("m", "d", "qkv scalar", "qkv vector", "ONNX Runtime", "scalar GB/s", "vector GB/s", "ORT GB/s",
-                "vector ÷ scalar", "qkv ÷ ORT");
+        md.append("### Fused pooling of one query (`Attention.pool`) vs ONNX Runtime MultiHeadAttention and PyTorch "
+                + "`scaled_dot_product_attention`; GB/s of K + V read, 2·m·d·4 bytes, against the one-thread roof\n\n");
+        header("m", "d", "qkv scalar", "qkv vector", "ONNX Runtime", "PyTorch", "vector GB/s", "of the roof",
+                "vector ÷ scalar", "qkv ÷ ORT", "qkv ÷ PyTorch");
+        Optional<Double> roof = roof("1");
         List<String> cacheMet = new ArrayList<>();
         List<String> cacheMissed = new ArrayList<>();
         List<String> dramMet = new ArrayList<>();
@@ -148,47 +175,59 @@ public final class BenchmarkReport {
                 Optional<Result> scalar = run.find("PoolOneQueryBenchmark", Map.of("m", m, "d", d, "kernel", "scalar"));
                 Optional<Result> vector = run.find("PoolOneQueryBenchmark", Map.of("m", m, "d", d, "kernel", "vector"));
                 Optional<Result> onnx = run.find("OnnxPoolOneQueryBenchmark", Map.of("m", m, "d", d));
+                Optional<Result> torch = run.find("TorchPoolOneQueryBenchmark", Map.of("m", m, "d", d));
                 double bytes = 2 * 4.0 * Double.parseDouble(m) * Double.parseDouble(d);
                 ToDoubleFunction<Result> gbs = r -> bytes / r.seconds() / 1e9;
+                Optional<Result> qkv = vector.isPresent() ? vector : scalar;
                 Double speedup = ratio(scalar, vector);
-                Double peer = ratio(onnx, vector.isPresent() ? vector : scalar);
-                row(m, d, time(scalar), time(vector), time(onnx), rate(scalar, gbs), rate(vector, gbs),
-                        rate(onnx, gbs), times(speedup), times(peer));
-                chartRows.add(new RatioChart.Row("pool 1 query, m = " + m + ", d = " + d, speedup, peer));
+                String ofRoof = vector.isPresent() && roof.isPresent()
+                        ? percent(gbs.applyAsDouble(vector.get()) / roof.get()) : "—";
+                row(m, d, time(scalar), time(vector), time(onnx), time(torch), rate(vector, gbs), ofRoof,
+                        times(speedup), times(ratio(onnx, qkv)), times(ratio(torch, qkv)));
+                chartRows.add(new RatioChart.Row("pool 1 query, m = " + m + ", d = " + d, speedup,
+                        ratio(faster(onnx, torch), qkv)));
                 String point = "m = " + m + ", d = " + d;
                 if (m.equals("4096") && speedup != null) {
                     (speedup >= 8 ? cacheMet : cacheMissed).add(point + " (" + RatioChart.times(speedup) + ")");
                 }
-                if (!m.equals("4096") && vector.isPresent()) {
-                    double rate = gbs.applyAsDouble(vector.get());
-                    (rate >= 20 ? dramMet : dramMissed).add(point + " (" + format(rate) + " GB/s)");
+                if (!m.equals("4096") && vector.isPresent() && roof.isPresent()) {
+                    double share = gbs.applyAsDouble(vector.get()) / roof.get();
+                    (share >= 0.85 ? dramMet : dramMissed).add(point + " (" + percent(share) + ")");
                 }
             }
         }
         md.append('\n');
+        if (roof.isPresent()) {
+            md.append("The roof: `StreamReadBenchmark` read 64 MB at ").append(format(roof.get()))
+                    .append(" GB/s on one thread in this run.\n\n");
+        }
         target("in cache (m = 4096), vector ≥ 8× scalar", cacheMet, cacheMissed);
-        target("from DRAM (m = 65536 and 1,048,576), vector ≥ 20 GB/s of K + V", dramMet, dramMissed);
+        target("from DRAM (m = 65536 and 1,048,576), vector ≥ 85 % of the one-thread roof of this run", dramMet,
+                dramMissed);
     }
 
     private void poolManyQueries() {
-        md.append("### Pooling of n = m queries (`Attention.pool`, one thread) vs ONNX Runtime MultiHeadAttention; "
-                + "GFLOP/s, 4·n·m·d flops\n\n");
-        header("n = m", "d", "qkv scalar", "qkv vector", "ONNX Runtime", "scalar GFLOP/s", "vector GFLOP/s",
-                "ORT GFLOP/s", "vector ÷ scalar", "qkv ÷ ORT");
+        md.append("### Pooling of n = m queries (`Attention.pool`, one thread) vs ONNX Runtime MultiHeadAttention and "
+                + "PyTorch `scaled_dot_product_attention`; GFLOP/s, 4·n·m·d flops\n\n");
+        header("n = m", "d", "qkv scalar", "qkv vector", "ONNX Runtime", "PyTorch", "vector GFLOP/s",
+                "vector ÷ scalar", "qkv ÷ ORT", "qkv ÷ PyTorch", "qkv ÷ faster peer");
         List<String> met = new ArrayList<>();
         List<String> missed = new ArrayList<>();
         for (String n : values("PoolManyQueriesBenchmark", "n")) {
             for (String d : values("PoolManyQueriesBenchmark", "d")) {
+                Map<String, String> point = Map.of("n", n, "d", d);
                 Optional<Result> scalar = run.find("PoolManyQueriesBenchmark", Map.of("n", n, "d", d, "kernel", "scalar"));
                 Optional<Result> vector = run.find("PoolManyQueriesBenchmark", Map.of("n", n, "d", d, "kernel", "vector"));
-                Optional<Result> onnx = run.find("OnnxPoolManyQueriesBenchmark", Map.of("n", n, "d", d));
+                Optional<Result> onnx = run.find("OnnxPoolManyQueriesBenchmark", point);
+                Optional<Result> torch = run.find("TorchPoolManyQueriesBenchmark", point);
                 double size = Double.parseDouble(n);
                 double flops = 4 * size * size * Double.parseDouble(d);
                 ToDoubleFunction<Result> gflops = r -> flops / r.seconds() / 1e9;
+                Optional<Result> qkv = vector.isPresent() ? vector : scalar;
                 Double speedup = ratio(scalar, vector);
-                Double peer = ratio(onnx, vector.isPresent() ? vector : scalar);
-                row(n, d, time(scalar), time(vector), time(onnx), rate(scalar, gflops), rate(vector, gflops),
-                        rate(onnx, gflops), times(speedup), times(peer));
+                Double peer = ratio(faster(onnx, torch), qkv);
+                row(n, d, time(scalar), time(vector), time(onnx), time(torch), rate(vector, gflops), times(speedup),
+                        times(ratio(onnx, qkv)), times(ratio(torch, qkv)), times(peer));
                 chartRows.add(new RatioChart.Row("pool n = m = " + n + ", d = " + d, speedup, peer));
                 if (vector.isPresent() && peer != null) {
                     (peer >= 1 ? met : missed).add("n = m = " + n + ", d = " + d + " (" + RatioChart.times(peer) + ")");
@@ -196,17 +235,21 @@ public final class BenchmarkReport {
             }
         }
         md.append('\n');
-        target("many queries, vector ≥ ONNX Runtime on one core", met, missed);
+        target("many queries, vector ≥ the faster of ONNX Runtime and PyTorch on one core", met, missed);
     }
 
     private void threads() {
         md.append("### Threads, vector kernels (`Attention.builder().threads(t)`), and the memory roof\n\n");
-        header("case", "1 thread", "2 threads", "1 thread rate", "2 threads rate", "2 ÷ 1");
-        List<String> scaleMet = new ArrayList<>();
-        List<String> scaleMissed = new ArrayList<>();
+        md.append("One query: GB/s of K + V and its share of the roof measured on as many threads. Many queries: "
+                + "GFLOP/s, and two threads' speed over the faster peer's on one thread (the one-thread tables).\n\n");
+        header("case", "1 thread", "2 threads", "1 thread rate", "2 threads rate", "2 ÷ 1", "1 thread vs", "2 threads vs");
         List<String> readMet = new ArrayList<>();
         List<String> readMissed = new ArrayList<>();
-        for (String shape : values("PoolThreadsBenchmark", "shape", String::compareTo)) {
+        List<String> peerMet = new ArrayList<>();
+        List<String> peerMissed = new ArrayList<>();
+        Optional<Double> roof1 = roof("1");
+        Optional<Double> roof2 = roof("2");
+        for (String shape : values("PoolThreadsBenchmark", "shape", BenchmarkReport::byShape)) {
             String[] nmd = shape.split("x");
             double n = Double.parseDouble(nmd[0]);
             double m = Double.parseDouble(nmd[1]);
@@ -216,24 +259,51 @@ public final class BenchmarkReport {
             String unit = one ? " GB/s" : " GFLOP/s";
             Optional<Result> t1 = run.find("PoolThreadsBenchmark", Map.of("shape", shape, "threads", "1"));
             Optional<Result> t2 = run.find("PoolThreadsBenchmark", Map.of("shape", shape, "threads", "2"));
-            Double speedup = ratio(t1, t2);
             String label = (one ? "1 query, m = " : "n = m = ") + nmd[1] + ", d = " + nmd[2];
-            row(label, time(t1), time(t2), rate(t1, rate) + unit, rate(t2, rate) + unit, times(speedup));
+            String vs1 = "—";
+            String vs2 = "—";
             if (one) {
-                t1.ifPresent(r -> check(rate.applyAsDouble(r), 22, label + ", 1 thread", " GB/s", readMet, readMissed));
-                t2.ifPresent(r -> check(rate.applyAsDouble(r), 40, label + ", 2 threads", " GB/s", readMet, readMissed));
-            } else if (speedup != null) {
-                check(speedup, 1.8, label, "×", scaleMet, scaleMissed);
+                if (t1.isPresent() && roof1.isPresent()) {
+                    double share = rate.applyAsDouble(t1.get()) / roof1.get();
+                    vs1 = percent(share) + " of roof";
+                    check(100 * share, 85, label + ", 1 thread", " %", readMet, readMissed);
+                }
+                if (t2.isPresent() && roof2.isPresent()) {
+                    double share = rate.applyAsDouble(t2.get()) / roof2.get();
+                    vs2 = percent(share) + " of roof";
+                    check(100 * share, 85, label + ", 2 threads", " %", readMet, readMissed);
+                }
+            } else {
+                Map<String, String> point = Map.of("n", nmd[0], "d", nmd[2]);
+                Optional<Result> peer = faster(run.find("OnnxPoolManyQueriesBenchmark", point),
+                        run.find("TorchPoolManyQueriesBenchmark", point));
+                if (peer.isPresent()) {
+                    Double r1 = ratio(peer, t1);
+                    Double r2 = ratio(peer, t2);
+                    vs1 = times(r1) + " peer";
+                    vs2 = times(r2) + " peer";
+                    if (r2 != null) {
+                        check(r2, 1.85, label, "×", peerMet, peerMissed);
+                    }
+                }
             }
+            row(label, time(t1), time(t2), rate(t1, rate) + unit, rate(t2, rate) + unit, times(ratio(t1, t2)), vs1, vs2);
         }
         ToDoubleFunction<Result> stream = r -> StreamReadBenchmark.BYTES / r.seconds() / 1e9;
         Optional<Result> s1 = run.find("StreamReadBenchmark", Map.of("threads", "1"));
         Optional<Result> s2 = run.find("StreamReadBenchmark", Map.of("threads", "2"));
         row("roof: sum of 64 MB (no pooling)", time(s1), time(s2), rate(s1, stream) + " GB/s", rate(s2, stream) + " GB/s",
-                times(ratio(s1, s2)));
+                times(ratio(s1, s2)), "100 %", "100 %");
         md.append('\n');
-        target("one query over 65536 keys, d = 128: ≥ 22 GB/s on 1 thread, ≥ 40 GB/s on 2", readMet, readMissed);
-        target("many queries, 2 threads ≥ 1.8× 1 thread", scaleMet, scaleMissed);
+        target("one query from DRAM at ≥ 85 % of the roof on as many threads", readMet, readMissed);
+        target("many queries on 2 threads ≥ 1.85× the faster peer on one", peerMet, peerMissed);
+    }
+
+    /** Shapes n x m x d: one query first, then by n, m, d. */
+    private static int byShape(String a, String b) {
+        long[] x = Arrays.stream(a.split("x")).mapToLong(Long::parseLong).toArray();
+        long[] y = Arrays.stream(b.split("x")).mapToLong(Long::parseLong).toArray();
+        return Arrays.compare(x, y);
     }
 
     private static void check(double value, double goal, String point, String unit, List<String> met,
@@ -246,7 +316,8 @@ public final class BenchmarkReport {
         RatioChart.write(png, "qkv: speed ratios (log scale; above 1× qkv is faster)",
                 "JMH " + run.jmhVersion() + ", JDK " + run.jdk() + ", " + run.forks() + " fork(s), warm-up "
                         + run.warmup() + ", measurement " + run.measurement() + ", one thread",
-                "vector ÷ scalar", kernels + " ÷ peer (Lucene for dot, ONNX Runtime for pooling)", chartRows);
+                "vector ÷ scalar", kernels + " ÷ peer (Lucene for dot; for pooling the faster of ONNX Runtime and PyTorch)",
+                chartRows);
     }
 
     private void target(String what, List<String> met, List<String> missed) {

@@ -11,13 +11,31 @@ import java.util.Optional;
 
 /**
  * The results of one JMH run, read from its JSON file ({@code -rf json -rff result.json}), with every score
- * converted to seconds per operation.
+ * converted to seconds per operation, plus those of peers measured right after it in the same format (the
+ * PyTorch script {@code jmh/torch/sdpa_bench.py} writes one). The run's description (JMH, JDK, forks) is
+ * the first file's.
  */
 record JmhResults(List<Result> results, String jmhVersion, String jdk, String vm, int forks, String warmup,
         String measurement) {
 
     /** One benchmark at one point of its parameters: the simple class name, the parameters, seconds/op. */
     record Result(String benchmark, Map<String, String> params, double seconds, double error) {}
+
+    /** The results of every file, in order; the description of the run is the first file's. */
+    static JmhResults read(List<Path> files) throws IOException {
+        List<Result> results = new ArrayList<>();
+        JmhResults first = null;
+        for (Path file : files) {
+            JmhResults one = read(file);
+            results.addAll(one.results());
+            first = first == null ? one : first;
+        }
+        if (first == null) {
+            throw new IllegalArgumentException("no result file given");
+        }
+        return new JmhResults(results, first.jmhVersion(), first.jdk(), first.vm(), first.forks(), first.warmup(),
+                first.measurement());
+    }
 
     @SuppressWarnings("unchecked")
     static JmhResults read(Path json) throws IOException {

@@ -13,16 +13,17 @@ import org.openjdk.jmh.annotations.TearDown;
 
 /**
  * Pooling with the vector kernels on 1 and 2 threads ({@link Attention.Builder#threads}), for the cases the
- * thread targets name: one query over 65536 keys (the keys are split into shards pooled in parallel and
- * merged, flash-decoding) and n = m = 1024, d = 64 and n = m = 2048, d = 128 (tiles of queries in
- * parallel). JMH measures from its one benchmark thread; the call uses up to {@code threads} threads.
- * Compare with {@link StreamReadBenchmark} for what the memory of this machine delivers.
+ * thread targets name: one query over 65536 and 1,048,576 keys (the keys are split into shards pooled in
+ * parallel and merged, flash-decoding) and n = m = 1024 and 2048 queries and keys (tiles of queries in
+ * parallel), each at d = 64 and 128. JMH measures from its one benchmark thread; the call uses up to
+ * {@code threads} threads. Compare with {@link StreamReadBenchmark} for what the memory of this machine delivers.
  */
 @State(Scope.Thread)
 public class PoolThreadsBenchmark extends QkvBenchmark {
 
     /** {@code n x m x d}. */
-    @Param({"1x65536x128", "1024x1024x64", "2048x2048x128"})
+    @Param({"1x65536x64", "1x65536x128", "1x1048576x64", "1x1048576x128", "1024x1024x64", "1024x1024x128",
+            "2048x2048x64", "2048x2048x128"})
     String shape;
 
     @Param({"1", "2"})
