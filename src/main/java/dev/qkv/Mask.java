@@ -149,11 +149,6 @@ public final class Mask {
         return explicit == null ? null : explicit[explicit.length == 1 ? 0 : i];
     }
 
-    /** Whether query i of n sees key j of m. */
-    boolean visible(int i, int j, int n, int m) {
-        return j < end(i, n, m) && (explicit == null || explicitRow(i)[j]);
-    }
-
     @Override
     public String toString() {
         if (isNone()) {

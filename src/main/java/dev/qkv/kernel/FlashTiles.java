@@ -20,7 +20,7 @@ import jdk.incubator.vector.VectorSpecies;
  * plain arrays, which measured faster than segments for broadcasts.
  *
  * <p>Each {@link Rows} holds the online-softmax state of a group of query rows over one shard of keys;
- * {@link Pooling#tiles} merges the shards. A row's arithmetic depends only on the rows of its micro tile
+ * {@link TilePooling} merges the shards. A row's arithmetic depends only on the rows of its micro tile
  * and the shard, never on the thread that runs it.
  */
 final class FlashTiles {
@@ -35,8 +35,8 @@ final class FlashTiles {
     static final int BLOCK = 64;
 
     // C2 compiles Vector API calls to SIMD instructions only when the species is a constant: a species in an
-    // instance field leaves every operation as a boxed Java fallback, hundreds of times slower.
-    private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
+    // instance field leaves every operation as a boxed Java fallback, hundreds of times slower. The row kernels'.
+    private static final VectorSpecies<Float> SPECIES = VectorKernels.SPECIES;
     private static final int LANES = SPECIES.length();
     static final int WIDTH = 2 * LANES;
 

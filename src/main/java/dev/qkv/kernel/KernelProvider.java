@@ -3,6 +3,7 @@ package dev.qkv.kernel;
 import com.sun.management.HotSpotDiagnosticMXBean;
 import java.lang.management.ManagementFactory;
 import java.util.Locale;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * Picks the kernels, once per JVM, the way Lucene's {@code VectorizationProvider} does: the vector kernels
@@ -14,7 +15,8 @@ import java.util.Locale;
  * <p>Two system properties override the choice:
  * <ul>
  *   <li>{@value #KERNEL_PROPERTY}{@code =scalar|vector}: force one; {@code vector} still needs the module;
- *   <li>{@value #BITS_PROPERTY}{@code =128|256|512}: the vector width, instead of the CPU's preferred one.
+ *   <li>{@value #BITS_PROPERTY}{@code =128|256|512}: the vector width, instead of the CPU's preferred one,
+ *       read once per JVM (a width for tests, in a JVM of their own).
  * </ul>
  *
  * <p>The vector classes are only loaded on the vector path (through a nested holder class that alone names
@@ -47,8 +49,8 @@ public final class KernelProvider {
     }
 
     /**
-     * The kernels called {@code name}: {@code "scalar"}, or {@code "vector"} at the width
-     * {@value #BITS_PROPERTY} names or else the CPU's preferred one.
+     * The kernels called {@code name}: {@code "scalar"}, or {@code "vector"}, whose width is this JVM's (see
+     * {@link VectorKernels#SPECIES}).
      *
      * @throws IllegalArgumentException if the name is neither, or for {@code "vector"} when module
      *     {@code jdk.incubator.vector} is not in the boot layer or {@value #BITS_PROPERTY} is bad
@@ -85,28 +87,31 @@ public final class KernelProvider {
         };
     }
 
-    /** The vector kernels at width {@code bits} (null: the preferred width); {@code why} names the request. */
+    /**
+     * The vector kernels, after checking that the module is there and that {@code bits}, the value of
+     * {@value #BITS_PROPERTY} (null: the preferred width), is one {@link VectorKernels#SPECIES} can take; {@code
+     * why} names the request. The width is read once per JVM, when {@link VectorKernels} is loaded.
+     */
     private static Kernels vector(String bits, String why) {
         if (!vectorModulePresent()) {
             throw new IllegalArgumentException(why + " needs module " + VECTOR_MODULE
                     + ", which is not in the boot layer: pass '--add-modules " + VECTOR_MODULE + "' to java");
         }
-        int preferred = Vectors.preferredBits();
-        if (bits == null) {
-            return Vectors.of(preferred);
+        if (bits != null) {
+            int width = switch (bits.trim()) {
+                case "128" -> 128;
+                case "256" -> 256;
+                case "512" -> 512;
+                default -> throw new IllegalArgumentException(
+                        BITS_PROPERTY + " must be 128, 256 or 512, got \"" + bits + "\"");
+            };
+            int preferred = Vectors.preferredBits();
+            if (width > preferred && Vectors.WIDER_WARNED.compareAndSet(false, true)) {
+                LOG.log(System.Logger.Level.WARNING, BITS_PROPERTY + "=" + bits + " is wider than this CPU's "
+                        + preferred + "-bit vectors: the Vector API emulates it in Java code, far slower than scalar");
+            }
         }
-        int width = switch (bits.trim()) {
-            case "128" -> 128;
-            case "256" -> 256;
-            case "512" -> 512;
-            default -> throw new IllegalArgumentException(
-                    BITS_PROPERTY + " must be 128, 256 or 512, got \"" + bits + "\"");
-        };
-        if (width > preferred) {
-            LOG.log(System.Logger.Level.WARNING, BITS_PROPERTY + "=" + bits + " is wider than this CPU's "
-                    + preferred + "-bit vectors: the Vector API emulates it in Java code, far slower than scalar");
-        }
-        return Vectors.of(width);
+        return Vectors.KERNELS;
     }
 
     /** Why the vector kernels should not be the default here, or null if they should. */
@@ -171,9 +176,8 @@ public final class KernelProvider {
 
     /** The only class here that names a vector class; loaded only once the module is known to be there. */
     private static final class Vectors {
-        static Kernels of(int bits) {
-            return VectorKernels.of(bits);
-        }
+        static final Kernels KERNELS = VectorKernels.INSTANCE;
+        static final AtomicBoolean WIDER_WARNED = new AtomicBoolean();
 
         static int preferredBits() {
             return VectorKernels.preferredBits();

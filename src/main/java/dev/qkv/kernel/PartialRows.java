@@ -123,7 +123,7 @@ public final class PartialRows {
         }
     }
 
-    /** {@code max + log(sum)}, or −∞ for an empty state (sum 0); shared with {@link RowState#logSumExp}. */
+    /** {@code max + log(sum)}, or −∞ for an empty state (sum 0). */
     static float logSumExp(float max, float sum) {
         return sum == 0f ? Float.NEGATIVE_INFINITY : max + (float) Math.log(sum);
     }

@@ -9,78 +9,83 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * The kernels in {@code jdk.incubator.vector}: {@link FloatVector}s of one species (128, 256 or 512 bits)
- * over the tensors' {@link MemorySegment}s, at {@code long} byte offsets into one segment, FMA throughout,
- * masked loads for the tails so any dimension works. Results agree with {@link ScalarKernels} within the
- * bounds the properties state; they differ in the last bits because sums are split over lanes and
- * accumulators, products are fused into FMAs, and {@code exp} is the Vector API's.
+ * The kernels in {@code jdk.incubator.vector}: {@link FloatVector}s of one species over the tensors'
+ * {@link MemorySegment}s, at {@code long} byte offsets into one segment, FMA throughout, masked loads for the
+ * tails so any dimension works. Results agree with {@link ScalarKernels} within the bounds the properties
+ * state; they differ in the last bits because sums are split over lanes and accumulators, products are fused
+ * into FMAs, and {@code exp} is the Vector API's.
  *
- * <p>Only loaded when module {@code jdk.incubator.vector} is present: {@link KernelProvider} reaches this
- * class by reflection. Stateless and thread-safe.
+ * <p>The species is {@link #SPECIES}, a {@code static final} constant chosen once per JVM, as Lucene's
+ * {@code PanamaVectorUtilSupport} does: C2 compiles a Vector API call to single instructions only when it
+ * sees a constant species. (A virtual {@code species()} on one subclass per width lost the constant as soon as
+ * a JVM had used two widths, and every vector operation then ran as Java fallback code: one query at
+ * m = 4096, d = 128 went from 93 µs to 2.8 ms.) {@link FlashTiles} uses the same constant.
+ *
+ * <p>Only loaded when module {@code jdk.incubator.vector} is present: {@link KernelProvider} names this class
+ * in a nested holder that only the vector path initialises. Stateless and thread-safe.
  */
-public abstract sealed class VectorKernels implements Kernels
-        permits VectorKernels.Bits128, VectorKernels.Bits256, VectorKernels.Bits512 {
+public class VectorKernels implements Kernels {
+
+    /**
+     * The species of every vector of qkv: the CPU's preferred one, or the width that system property
+     * {@value KernelProvider#BITS_PROPERTY} names (128, 256 or 512), read once when this class is loaded. Another
+     * width than the preferred one is for tests, in a JVM of their own.
+     */
+    static final VectorSpecies<Float> SPECIES = species(System.getProperty(KernelProvider.BITS_PROPERTY));
+
+    /** The one instance. */
+    static final VectorKernels INSTANCE = new VectorKernels();
 
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
 
     private VectorKernels() {}
 
     /**
-     * Kernels on vectors of {@code bits} bits.
-     *
-     * @throws IllegalArgumentException if bits is not 128, 256 or 512
+     * The species {@code bits} names, or the preferred one when it is null. {@link KernelProvider} refuses a bad
+     * value before this class is loaded; should it be loaded another way, a bad value means the preferred species.
      */
-    public static Kernels of(int bits) {
-        return switch (bits) {
-            case 128 -> new Bits128();
-            case 256 -> new Bits256();
-            case 512 -> new Bits512();
-            default -> throw new IllegalArgumentException("vector bits must be 128, 256 or 512, got " + bits);
+    private static VectorSpecies<Float> species(String bits) {
+        return switch (bits == null ? "" : bits.trim()) {
+            case "128" -> FloatVector.SPECIES_128;
+            case "256" -> FloatVector.SPECIES_256;
+            case "512" -> FloatVector.SPECIES_512;
+            default -> FloatVector.SPECIES_PREFERRED;
         };
     }
 
     /** The width of {@link FloatVector#SPECIES_PREFERRED} on this CPU, in bits. */
-    public static int preferredBits() {
+    static int preferredBits() {
         return FloatVector.SPECIES_PREFERRED.vectorBitSize();
     }
 
-    /**
-     * The species of every vector here. Each subclass returns a static final constant: C2 inlines this call
-     * (one subclass loaded: by class hierarchy analysis; otherwise from the receiver profile) and then sees
-     * a constant species, which the Vector API needs to compile its calls to single instructions. A species
-     * in an instance field would not be constant, and every vector operation would fall back to Java code.
-     */
-    abstract VectorSpecies<Float> species();
-
-    /** The vector width, in bits. */
-    public final int bits() {
-        return species().vectorBitSize();
+    /** The vector width of this JVM, in bits. */
+    public int bits() {
+        return SPECIES.vectorBitSize();
     }
 
     @Override
-    public final String name() {
+    public String name() {
         return "vector";
     }
 
     /**
-     * Many queries as FlashAttention tiles ({@link FlashTiles}), at the CPU's preferred vector width whatever
-     * width these kernels were made for: the tiles' species must be a compile-time constant too.
+     * Many queries as FlashAttention tiles ({@link FlashTiles}), at the width of {@link #SPECIES}.
      */
     @Override
-    public final boolean poolTiles(float factor, Tensor queries, Tensor keys, Tensor values, int[] ends,
+    public boolean poolTiles(float factor, Tensor queries, Tensor keys, Tensor values, int[] ends,
             PartialRows out, Pooling.Parallel parallel) {
         TilePooling.pool(factor, queries, keys, values, ends, out, parallel);
         return true;
     }
 
     @Override
-    public final String toString() {
+    public String toString() {
         return "vector kernels, " + bits() + "-bit";
     }
 
     @Override
-    public final float dot(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int length) {
-        VectorSpecies<Float> s = species();
+    public float dot(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int length) {
+        VectorSpecies<Float> s = SPECIES;
         int step = s.length();
         // Four accumulators: an FMA waits about 4 cycles for its previous result, so one chain would
         // use a quarter of one FMA pipe.
@@ -108,8 +113,8 @@ public abstract sealed class VectorKernels implements Kernels
     }
 
     @Override
-    public final float squaredDistance(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int length) {
-        VectorSpecies<Float> s = species();
+    public float squaredDistance(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int length) {
+        VectorSpecies<Float> s = SPECIES;
         int step = s.length();
         FloatVector a0 = FloatVector.zero(s);
         FloatVector a1 = FloatVector.zero(s);
@@ -141,7 +146,7 @@ public abstract sealed class VectorKernels implements Kernels
     }
 
     @Override
-    public final void scores(Score score, Tensor queries, int query, Tensor keys, int from, int to, float[] scores) {
+    public void scores(Score score, Tensor queries, int query, Tensor keys, int from, int to, float[] scores) {
         MemorySegment q = queries.segment();
         MemorySegment k = keys.segment();
         long qOffset = queries.rowOffset(query);
@@ -187,7 +192,7 @@ public abstract sealed class VectorKernels implements Kernels
      */
     private void dotScores(MemorySegment q, long qOffset, MemorySegment k, long kOffset, long stride, int d,
             int count, float factor, float[] scores, int at) {
-        VectorSpecies<Float> s = species();
+        VectorSpecies<Float> s = SPECIES;
         int step = s.length();
         VectorMask<Float> tail = s.indexInRange(d - d % step, d);
         for (int j = 0; j < count; j += 4, kOffset += 4 * stride) {
@@ -222,7 +227,7 @@ public abstract sealed class VectorKernels implements Kernels
     /** {@link #dotScores} for {@code factor · ‖q − k_j‖²}: one query load, four differences, four FMAs. */
     private void distanceScores(MemorySegment q, long qOffset, MemorySegment k, long kOffset, long stride, int d,
             int count, float factor, float[] scores, int at) {
-        VectorSpecies<Float> s = species();
+        VectorSpecies<Float> s = SPECIES;
         int step = s.length();
         VectorMask<Float> tail = s.indexInRange(d - d % step, d);
         for (int j = 0; j < count; j += 4, kOffset += 4 * stride) {
@@ -263,8 +268,8 @@ public abstract sealed class VectorKernels implements Kernels
     }
 
     @Override
-    public final float max(float[] x, int from, int to) {
-        VectorSpecies<Float> s = species();
+    public float max(float[] x, int from, int to) {
+        VectorSpecies<Float> s = SPECIES;
         FloatVector max = FloatVector.broadcast(s, Float.NEGATIVE_INFINITY);
         int i = from;
         for (; i <= to - s.length(); i += s.length()) {
@@ -284,8 +289,8 @@ public abstract sealed class VectorKernels implements Kernels
      * 256-bit vectors, and far more before C2 compiles them (see the commit that dropped VectorExp).
      */
     @Override
-    public final float expAndSum(float[] x, int from, int to, float shift) {
-        VectorSpecies<Float> s = species();
+    public float expAndSum(float[] x, int from, int to, float shift) {
+        VectorSpecies<Float> s = SPECIES;
         FloatVector sum = FloatVector.zero(s);
         int i = from;
         for (; i <= to - s.length(); i += s.length()) {
@@ -303,8 +308,8 @@ public abstract sealed class VectorKernels implements Kernels
     }
 
     @Override
-    public final void scale(float[] x, int from, int to, float factor) {
-        VectorSpecies<Float> s = species();
+    public void scale(float[] x, int from, int to, float factor) {
+        VectorSpecies<Float> s = SPECIES;
         int i = from;
         for (; i <= to - s.length(); i += s.length()) {
             FloatVector.fromArray(s, x, i).mul(factor).intoArray(x, i);
@@ -326,13 +331,13 @@ public abstract sealed class VectorKernels implements Kernels
      * (about 5 GB/s each on this shared machine).
      */
     @Override
-    public final void accumulate(float[] weights, Tensor values, int from, int to, float[] acc) {
+    public void accumulate(float[] weights, Tensor values, int from, int to, float[] acc) {
         MemorySegment v = values.segment();
         long stride = 4L * values.rowStride();
         long first = from * stride;
         int dv = values.cols();
         int count = to - from;
-        int wide = 8 * species().length();
+        int wide = 8 * SPECIES.length();
         // A block of rows at a time, so a row's later chunks come from L2 rather than again from memory.
         for (int i = 0; i < count; i += BLOCK) {
             for (int j = 0; j <= dv - wide; j += wide) {
@@ -359,7 +364,7 @@ public abstract sealed class VectorKernels implements Kernels
      */
     private void accumulate8(float[] weights, int w, MemorySegment v, long row, long stride, int count, float[] acc,
             int at) {
-        VectorSpecies<Float> s = species();
+        VectorSpecies<Float> s = SPECIES;
         int n = s.length();
         long bytes = 4L * n;
         FloatVector a0 = FloatVector.fromArray(s, acc, at);
@@ -394,7 +399,7 @@ public abstract sealed class VectorKernels implements Kernels
     /** Columns [j, dv) of four rows at once: each load and store of an {@code acc} vector serves four FMAs. */
     private void accumulate4(float w0, float w1, float w2, float w3, MemorySegment v, long row, long stride, int j,
             int dv, float[] acc) {
-        VectorSpecies<Float> s = species();
+        VectorSpecies<Float> s = SPECIES;
         FloatVector v0 = FloatVector.broadcast(s, w0);
         FloatVector v1 = FloatVector.broadcast(s, w1);
         FloatVector v2 = FloatVector.broadcast(s, w2);
@@ -422,7 +427,7 @@ public abstract sealed class VectorKernels implements Kernels
 
     /** Columns [j, dv) of one row. */
     private void accumulate1(float weight, MemorySegment v, long row, int j, int dv, float[] acc) {
-        VectorSpecies<Float> s = species();
+        VectorSpecies<Float> s = SPECIES;
         FloatVector w = FloatVector.broadcast(s, weight);
         for (; j <= dv - s.length(); j += s.length()) {
             load(s, v, row + 4L * j).fma(w, FloatVector.fromArray(s, acc, j)).intoArray(acc, j);
@@ -439,7 +444,7 @@ public abstract sealed class VectorKernels implements Kernels
      * read once in order.
      */
     @Override
-    public final void pool(Score score, Tensor queries, int query, Tensor keys, Tensor values, int from, int to,
+    public void pool(Score score, Tensor queries, int query, Tensor keys, Tensor values, int from, int to,
             RowState state) {
         float[] block = state.block;
         for (int start = from; start < to; start += BLOCK) {
@@ -467,32 +472,5 @@ public abstract sealed class VectorKernels implements Kernels
 
     private static FloatVector load(VectorSpecies<Float> s, MemorySegment segment, long offset, VectorMask<Float> m) {
         return FloatVector.fromMemorySegment(s, segment, offset, ORDER, m);
-    }
-
-    static final class Bits128 extends VectorKernels {
-        private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_128;
-
-        @Override
-        VectorSpecies<Float> species() {
-            return SPECIES;
-        }
-    }
-
-    static final class Bits256 extends VectorKernels {
-        private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_256;
-
-        @Override
-        VectorSpecies<Float> species() {
-            return SPECIES;
-        }
-    }
-
-    static final class Bits512 extends VectorKernels {
-        private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_512;
-
-        @Override
-        VectorSpecies<Float> species() {
-            return SPECIES;
-        }
     }
 }

@@ -4,6 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -25,8 +27,15 @@ class KernelProviderTest {
 
     @Test
     void namedVectorIsTheVectorKernelsWhenTheModuleIsThere() {
-        assertTrue(KernelProvider.vectorModulePresent(), "the tests run with --add-modules jdk.incubator.vector");
+        assumeTrue(KernelProvider.vectorModulePresent(), "this JVM runs without module jdk.incubator.vector");
         assertEquals("vector", KernelProvider.named("vector").name());
+    }
+
+    @Test
+    void namedVectorIsRefusedNamingTheFlagWithoutTheModule() {
+        assumeFalse(KernelProvider.vectorModulePresent(), "this JVM runs with module jdk.incubator.vector");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> KernelProvider.named("vector"));
+        assertTrue(e.getMessage().contains("--add-modules jdk.incubator.vector"), e.getMessage());
     }
 
     @Test
@@ -36,14 +45,27 @@ class KernelProviderTest {
     }
 
     @Test
-    void defaultsAreChosenOnce() {
-        assertSame(KernelProvider.defaults(), KernelProvider.defaults());
+    void defaultsAreWhatThePropertyAndTheModuleCallFor() {
+        String forced = System.getProperty(KernelProvider.KERNEL_PROPERTY);
+        boolean vector = forced == null ? KernelProvider.vectorModulePresent() : forced.equals("vector");
+        assertEquals(vector ? "vector" : "scalar", KernelProvider.defaults().name(), "qkv.kernel=" + forced);
+        assertSame(KernelProvider.named(vector ? "vector" : "scalar"), KernelProvider.defaults());
     }
 
     @Test
-    void vectorWidthsOtherThan128_256_512AreRefused() {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> VectorKernels.of(64));
-        assertTrue(e.getMessage().contains("64"), e.getMessage());
+    void withoutTheWidthPropertyTheVectorsHaveThePreferredWidth() throws Exception {
+        assumeTrue(KernelProvider.vectorModulePresent(), "this JVM runs without module jdk.incubator.vector");
+        Run run = fork(true);
+        assertEquals(0, run.status, run.toString());
+        assertTrue(run.out.contains("vector kernels, " + VectorKernels.preferredBits() + "-bit"), run.toString());
+    }
+
+    @Test
+    void theWidthPropertySetsTheWidthOfTheWholeJvm() throws Exception {
+        Run run = fork(true, "-Dqkv.vectorBits=128");
+        assertEquals(0, run.status, run.toString());
+        assertTrue(run.out.contains("kernels=vector") && run.out.contains("vector kernels, 128-bit"), run.toString());
+        assertOutput(run);
     }
 
     @Test
@@ -67,7 +89,9 @@ class KernelProviderTest {
     @Test
     void thePropertyForcesTheScalarKernelsWithoutAWarning() throws Exception {
         Run run = fork(true, "-Dqkv.kernel=scalar");
+        assertEquals(0, run.status, run.toString());
         assertTrue(run.out.contains("kernels=scalar"), run.toString());
+        assertOutput(run);
         assertEquals(0, count(run.err, "qkv"), run.toString());
     }
 

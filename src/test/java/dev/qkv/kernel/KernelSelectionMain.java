@@ -8,7 +8,7 @@ import java.util.Arrays;
 
 /**
  * Run by {@link KernelProviderTest} in a JVM of its own: pools one query with the default kernels and
- * prints {@code kernels=NAME} and {@code out=[...]}; a refused selection prints {@code error=MESSAGE} and
+ * prints {@code kernels=NAME}, {@code describe=} the kernels' toString (with the vector width), and {@code out=[...]}; a refused selection prints {@code error=MESSAGE} and
  * exits with status 3.
  */
 public final class KernelSelectionMain {
@@ -23,6 +23,7 @@ public final class KernelSelectionMain {
             Tensor values = Tensor.of(arena, new float[][] {{1, 2}, {3, 4}});
             float[] out = attention.pool(arena, query, keys, values).toFlatArray();
             System.out.println("kernels=" + attention.kernels().name());
+            System.out.println("describe=" + KernelProvider.defaults());
             System.out.println("out=" + Arrays.toString(out));
         } catch (IllegalArgumentException e) {
             System.out.println("error=" + e.getMessage());
