@@ -46,6 +46,17 @@ save("f4_4d.npy", np.arange(12, dtype="<f4").reshape(2, 3, 1, 2) * -1)          
 save("f4_empty_0x3.npy", np.zeros((0, 3), dtype="<f4"))
 save("f4_v2.npy", (np.arange(6) + 0.25).astype("<f4").reshape(2, 3), version=(2, 0))  # k + 0.25
 save("f4_v3.npy", (np.arange(6) * -1).astype("<f4").reshape(3, 2), version=(3, 0))    # -k
+# float16: every kind of value, mapped as F16 (<f2) or swapped into a new F16 tensor (>f2).
+F2_EDGES = [0.0, -0.0, 1.0, -2.5, 65504.0, 2.0**-14, 2.0**-24, np.inf, -np.inf, np.nan, 1/3, 1000.5]
+save("f2_1d.npy", np.array(F2_EDGES, dtype="<f2"))                                 # rounded once, by NumPy
+save("f2_be.npy", np.array(F2_EDGES, dtype=">f2"))
+save("f2_4d.npy", (np.arange(24) / 4).astype("<f2").reshape(2, 3, 2, 2))          # k / 4, exact in f16
+save("f4_5d.npy", np.zeros((1, 1, 1, 2, 3), dtype="<f4"))                          # rank 5: readTensor refuses
+# bfloat16 bit patterns (NumPy has no bfloat16): the top half of each float32, rounded to nearest even.
+BF16 = np.array([1.0, -2.0, 3.140625, np.inf, 2.0**-130, 65536.0], dtype="<f4")
+assert np.all(BF16.view("<u4") & 0xFFFF == 0)                                     # all exact in bf16
+save("bf16_bits_2d.npy", (BF16.view("<u4") >> 16).astype("<u2").reshape(2, 3))
+save("bf16_bits_be.npy", (BF16.view("<u4") >> 16).astype(">u2"))
 
 # Readable by Npy.readInts.
 save("i4.npy", (np.arange(6) - 3).astype("<i4").reshape(2, 3))                   # k - 3

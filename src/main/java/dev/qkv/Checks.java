@@ -1,5 +1,6 @@
 package dev.qkv;
 
+import dev.qkv.tensor.ElementType;
 import dev.qkv.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -38,9 +39,21 @@ final class Checks {
         }
     }
 
+    /**
+     * Every tensor the API takes is alive, and (until the kernels read half precision and the algorithm layer
+     * loops over batches and heads) a float32 vector or matrix.
+     */
     static void alive(String name, Tensor t) {
         if (!t.isAlive()) {
             throw new IllegalStateException(name + ": the arena that owns this tensor is closed");
+        }
+        if (t.rank() > 2) {
+            throw new IllegalArgumentException(name + " must be a vector or a matrix, got shape " + t.shapeString()
+                    + "; pool the matrices of slice(b, h) one by one");
+        }
+        if (t.elementType() != ElementType.F32) {
+            throw new IllegalArgumentException(name + " " + t.shapeString() + " is " + t.elementType().label()
+                    + "; the kernels read float32 only so far: convertTo(arena, ElementType.F32) first");
         }
     }
 

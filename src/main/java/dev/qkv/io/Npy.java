@@ -5,6 +5,7 @@ import static java.nio.file.StandardOpenOption.READ;
 import static java.nio.file.StandardOpenOption.TRUNCATE_EXISTING;
 import static java.nio.file.StandardOpenOption.WRITE;
 
+import dev.qkv.tensor.ElementType;
 import dev.qkv.tensor.Tensor;
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -40,32 +41,69 @@ public final class Npy {
     /** How a {@link Tensor} stores its floats: native order, no alignment assumed. */
     private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED;
     private static final ValueLayout.OfFloat FLOAT_LE = FLOAT.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfShort HALF = ValueLayout.JAVA_SHORT_UNALIGNED;
+    private static final ValueLayout.OfShort HALF_LE = HALF.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfInt INT_LE = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     private Npy() {}
 
     /**
-     * Reads a float array of any rank ≥ 1, keeping the header's shape. Little-endian {@code <f4} data is
-     * memory-mapped into {@code arena} without a copy, read-only ({@code data().segment().isMapped()} and
-     * {@code isReadOnly()} hold); {@code <f8}, {@code >f4} and {@code >f8} are converted, rounding to the
-     * nearest float (doubles beyond float range become infinities), into a new writable tensor in {@code arena}.
-     * (On a big-endian machine it is {@code >f4} that maps and {@code <f4} that is converted.) A mapped file
-     * must not be truncated while the arena is open.
+     * Reads a float array of any rank ≥ 1, keeping the header's shape, as the matrix of its rows (see
+     * {@link NpyArray}). Little-endian {@code <f4} data is memory-mapped into {@code arena} without a copy,
+     * read-only ({@code data().segment().isMapped()} and {@code isReadOnly()} hold), and so is {@code <f2}, as
+     * an {@link ElementType#F16} tensor; {@code <f8}, {@code >f4} and {@code >f8} are converted, rounding to the
+     * nearest float (doubles beyond float range become infinities), into a new writable tensor in
+     * {@code arena}, and {@code >f2} into a new float16 one. (On a big-endian machine it is {@code >f4} and
+     * {@code >f2} that map.) A mapped file must not be truncated while the arena is open.
      *
      * @throws NpyFormatException if the file is not a readable float array, as listed in the class comment,
      *     or its row count {@code prod(shape[:-1])} exceeds {@link Integer#MAX_VALUE}
      */
     public static NpyArray read(Path file, Arena arena) throws IOException {
-        return readFloats(file, arena, Integer.MAX_VALUE, "read");
+        Data data = readData(file, arena, NpyDtype.FLOATS, Integer.MAX_VALUE, "read");
+        int rank = data.shape.length;
+        long rows = rank == 1 ? 1 : NpyHeader.product(data.shape, 0, rank - 1);
+        int[] matrix = rank == 1 ? data.shape : new int[] {(int) rows, data.shape[rank - 1]};
+        return new NpyArray(data.shape, data.tensor(matrix));
     }
 
     /**
-     * Like {@link #read}, for an array of rank 1 or 2, returned as a tensor of that rank.
+     * Like {@link #read}, for an array of rank 1 to 4, returned as a tensor of that rank: (cols), (rows, cols),
+     * (batch, rows, cols) or (batch, heads, rows, cols).
      *
-     * @throws NpyFormatException also if the array's rank is not 1 or 2
+     * @throws NpyFormatException also if the array's rank is above 4
      */
     public static Tensor readTensor(Path file, Arena arena) throws IOException {
-        return readFloats(file, arena, 2, "readTensor").data();
+        Data data = readData(file, arena, NpyDtype.FLOATS, 4, "readTensor");
+        return data.tensor(data.shape);
+    }
+
+    /**
+     * Reads bfloat16 keys or values, rank 1 to 4, from the {@code <u2} array of their bit patterns that
+     * {@link #write} writes for an {@link ElementType#BF16} tensor (NumPy has no bfloat16 dtype; the bits are
+     * those of {@code torch.bfloat16} and {@code ml_dtypes.bfloat16}, e.g. {@code t.view(torch.int16)}). The
+     * file cannot say it holds bfloat16, so this reader is asked for by name. {@code <u2} data is mapped
+     * without a copy, read-only; {@code >u2} is converted into a new tensor in {@code arena}.
+     *
+     * @throws NpyFormatException if the file is not a readable {@code <u2} or {@code >u2} array of rank 1 to 4
+     */
+    public static Tensor readBf16(Path file, Arena arena) throws IOException {
+        Data data = readData(file, arena, NpyDtype.BF16_BITS, 4, "readBf16");
+        return data.tensor(data.shape);
+    }
+
+    /** Elements of {@code type} laid out contiguously in {@code segment} for an array of {@code shape}. */
+    private record Data(int[] shape, MemorySegment segment, ElementType type) {
+
+        Tensor tensor(int[] as) {
+            long[] strides = new long[as.length];
+            long stride = 1;
+            for (int k = as.length - 1; k >= 0; k--) {
+                strides[k] = stride;
+                stride *= Math.max(as[k], 1);
+            }
+            return Tensor.wrap(segment, type, as, strides);
+        }
     }
 
     /**
@@ -135,8 +173,10 @@ public final class Npy {
     }
 
     /**
-     * Writes {@code tensor} as a little-endian {@code <f4} array of shape {@code (cols,)} for rank 1 or
-     * {@code (rows, cols)} for rank 2; a strided view writes just its own elements.
+     * Writes {@code tensor} with its shape, of any rank: float32 as little-endian {@code <f4}, float16 as
+     * {@code <f2}, bfloat16 as the {@code <u2} array of its bit patterns that {@link #readBf16} reads (NumPy has
+     * no bfloat16; {@code torch.from_numpy(a.view(np.int16)).view(torch.bfloat16)} reads it in PyTorch). A
+     * strided view writes just its own elements.
      *
      * @throws IllegalStateException if the tensor's arena is closed; nothing is written then
      */
@@ -145,8 +185,9 @@ public final class Npy {
     }
 
     /**
-     * Writes the elements of {@code data}, in row-major order, as a {@code <f4} array of the given shape,
-     * e.g. 4-D. The tensor is normally contiguous; a strided view is written as if it were copied first.
+     * Writes the elements of {@code data}, in row-major order, as an array of the given shape, e.g. 4-D, of
+     * the dtype {@link #write(Path, Tensor)} uses for its element type. The tensor is normally contiguous; a
+     * strided view is written as if it were copied first.
      *
      * @throws IllegalArgumentException if the shape is empty or negative or its product is not
      *     {@code data.size()}; nothing is written then
@@ -185,29 +226,49 @@ public final class Npy {
         }
     }
 
-    private static NpyArray readFloats(Path file, Arena arena, int maxRank, String reader) throws IOException {
+    private static Data readData(Path file, Arena arena, Set<NpyDtype> accepted, int maxRank, String reader)
+            throws IOException {
         Objects.requireNonNull(arena, "arena");
         try (FileChannel channel = FileChannel.open(file, READ)) {
             NpyHeader header = NpyHeader.read(channel, file);
-            NpyDtype dtype = NpyDtype.require(file, header.dtype(), NpyDtype.FLOATS, reader);
+            if (accepted == NpyDtype.FLOATS && header.dtype().endsWith("u2")) {
+                throw new NpyFormatException(file, "dtype '" + header.dtype() + "' is not a float; if it holds "
+                        + "bfloat16 bit patterns, read it as bf16 (Npy.readBf16)");
+            }
+            NpyDtype dtype = NpyDtype.require(file, header.dtype(), accepted, reader);
             int[] shape = checkLayout(file, header, maxRank, reader);
-            int rank = shape.length;
-            long rows = rank == 1 ? 1 : NpyHeader.product(shape, 0, rank - 1);
+            long rows = shape.length == 1 ? 1 : NpyHeader.product(shape, 0, shape.length - 1);
             if (rows > Integer.MAX_VALUE) {
                 throw new NpyFormatException(file, "shape " + header.shapeString() + " has " + rows + " rows of "
-                        + shape[rank - 1] + ", more than " + Integer.MAX_VALUE);
+                        + shape[shape.length - 1] + ", more than " + Integer.MAX_VALUE);
             }
-            int cols = shape[rank - 1];
+            ElementType type = switch (dtype) {
+                case FLOAT16_LE, FLOAT16_BE -> ElementType.F16;
+                case UINT16_LE, UINT16_BE -> ElementType.BF16;
+                default -> ElementType.F32;
+            };
             MemorySegment data;
-            if (dtype.size == 4 && dtype.order == ByteOrder.nativeOrder()) {
+            if (dtype.size == type.byteSize() && dtype.order == ByteOrder.nativeOrder()) {
                 data = mapData(channel, file, header, dtype, arena);
             } else {
                 try (Arena scratch = Arena.ofConfined()) {
-                    data = toFloats(mapData(channel, file, header, dtype, scratch), dtype, header.elementCount(), arena);
+                    MemorySegment source = mapData(channel, file, header, dtype, scratch);
+                    data = type == ElementType.F32
+                            ? toFloats(source, dtype, header.elementCount(), arena)
+                            : swapHalves(source, header.elementCount(), arena);
                 }
             }
-            return new NpyArray(shape, Tensor.wrap(data, rank == 1 ? 1 : 2, (int) rows, cols, cols));
+            return new Data(shape, data, type);
         }
+    }
+
+    /** A new segment in {@code arena} holding the 16-bit elements of {@code source} in the other byte order. */
+    private static MemorySegment swapHalves(MemorySegment source, long count, Arena arena) {
+        MemorySegment halves = arena.allocate(2 * count, Tensor.ALIGNMENT);
+        ByteOrder other = ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN ? ByteOrder.BIG_ENDIAN
+                : ByteOrder.LITTLE_ENDIAN;
+        MemorySegment.copy(source, HALF.withOrder(other), 0, halves, HALF, 0, count);
+        return halves;
     }
 
     /** The shape, if the header describes a C-ordered array of rank 1 to {@code maxRank}. */
@@ -223,7 +284,7 @@ public final class Npy {
         }
         if (shape.length > maxRank) {
             throw new NpyFormatException(file, "shape " + header.shapeString() + " has rank " + shape.length + "; "
-                    + reader + " expects rank 1 or 2");
+                    + reader + " expects rank 1 " + (maxRank == 2 ? "or 2" : "to " + maxRank));
         }
         return shape;
     }
@@ -269,23 +330,36 @@ public final class Npy {
             throw new IllegalStateException("cannot write " + file + ": the arena of tensor " + tensor.shapeString()
                     + " is closed");
         }
+        ElementType type = tensor.elementType();
+        int size = type.byteSize();
+        ValueLayout from = type == ElementType.F32 ? FLOAT : HALF;
+        ValueLayout to = type == ElementType.F32 ? FLOAT_LE : HALF_LE;
+        String descr = switch (type) {
+            case F32 -> "<f4";
+            case F16 -> "<f2";
+            case BF16 -> "<u2";
+        };
         try (FileChannel channel = FileChannel.open(file, WRITE, CREATE, TRUNCATE_EXISTING);
                 Arena scratch = Arena.ofConfined()) {
-            writeFully(channel, NpyHeader.encode("<f4", shape));
-            MemorySegment staging = scratch.allocate(Math.min(STAGING_BYTES, 4 * tensor.size()));
+            writeFully(channel, NpyHeader.encode(descr, shape));
+            MemorySegment staging = scratch.allocate(Math.min(STAGING_BYTES, size * tensor.size()));
             long filled = 0;
-            for (int i = 0; i < tensor.rows(); i++) {
-                long from = 4L * i * tensor.rowStride();
-                long left = tensor.cols();
-                while (left > 0) {
-                    long n = Math.min(left, (staging.byteSize() - filled) / 4);
-                    MemorySegment.copy(tensor.segment(), FLOAT, from, staging, FLOAT_LE, filled, n);
-                    from += 4 * n;
-                    filled += 4 * n;
-                    left -= n;
-                    if (filled == staging.byteSize()) {
-                        writeFully(channel, staging.asByteBuffer());
-                        filled = 0;
+            for (int b = 0; b < tensor.batch(); b++) {
+                for (int h = 0; h < tensor.heads(); h++) {
+                    for (int i = 0; i < tensor.rows(); i++) {
+                        long at = tensor.offset(b, h, i);
+                        long left = tensor.cols();
+                        while (left > 0) {
+                            long n = Math.min(left, (staging.byteSize() - filled) / size);
+                            MemorySegment.copy(tensor.segment(), from, at, staging, to, filled, n);
+                            at += size * n;
+                            filled += size * n;
+                            left -= n;
+                            if (filled == staging.byteSize()) {
+                                writeFully(channel, staging.asByteBuffer());
+                                filled = 0;
+                            }
+                        }
                     }
                 }
             }

@@ -9,6 +9,8 @@ import java.util.stream.Collectors;
 
 /** The dtypes qkv reads, named as NumPy writes them in a header's {@code descr}. */
 enum NpyDtype {
+    FLOAT16_LE("<f2"),
+    FLOAT16_BE(">f2"),
     FLOAT32_LE("<f4"),
     FLOAT64_LE("<f8"),
     FLOAT32_BE(">f4"),
@@ -19,10 +21,15 @@ enum NpyDtype {
     INT8("|i1"),
     BOOL("|b1"),
     INT32_BE(">i4"),
-    INT64_BE(">i8");
+    INT64_BE(">i8"),
+    /** Unsigned 16-bit: how qkv stores bfloat16 bit patterns, since NumPy has no bfloat16 dtype. */
+    UINT16_LE("<u2"),
+    UINT16_BE(">u2");
 
-    static final Set<NpyDtype> FLOATS = EnumSet.of(FLOAT32_LE, FLOAT64_LE, FLOAT32_BE, FLOAT64_BE);
-    static final Set<NpyDtype> INTS = EnumSet.complementOf(EnumSet.copyOf(FLOATS));
+    static final Set<NpyDtype> FLOATS = EnumSet.of(FLOAT16_LE, FLOAT16_BE, FLOAT32_LE, FLOAT64_LE, FLOAT32_BE,
+            FLOAT64_BE);
+    static final Set<NpyDtype> INTS = EnumSet.of(INT32_LE, INT64_LE, UINT8, INT8, BOOL, INT32_BE, INT64_BE);
+    static final Set<NpyDtype> BF16_BITS = EnumSet.of(UINT16_LE, UINT16_BE);
 
     final String descr;
     /** Bytes per element. */

@@ -1,5 +1,6 @@
 package dev.qkv.viz;
 
+import dev.qkv.tensor.ElementType;
 import dev.qkv.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -38,6 +39,10 @@ record Cells(int rows, int cols, float[] values) {
 
     /** Copies row {@code i} of {@code tensor} into {@code row}, whose length is the tensor's columns. */
     static void readRow(Tensor tensor, int i, float[] row) {
+        if (tensor.elementType() != ElementType.F32) {
+            System.arraycopy(tensor.rowToArray(i), 0, row, 0, row.length);
+            return;
+        }
         MemorySegment.copy(tensor.segment(), ValueLayout.JAVA_FLOAT_UNALIGNED, tensor.rowOffset(i), row, 0, row.length);
     }
 }

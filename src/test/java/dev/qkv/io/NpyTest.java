@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.qkv.tensor.ElementType;
 import dev.qkv.tensor.Tensor;
 import java.io.IOException;
 import java.io.RandomAccessFile;
@@ -204,7 +205,7 @@ class NpyTest {
     @ParameterizedTest
     @CsvSource(delimiter = '#', textBlock = """
             bad_fortran.npy   # Fortran-ordered
-            bad_complex.npy   # unsupported dtype '<c8'; read reads <f4, <f8, >f4, >f8
+            bad_complex.npy   # unsupported dtype '<c8'; read reads <f2, >f2, <f4, <f8, >f4, >f8
             bad_object.npy    # unsupported dtype '|O'
             bad_unicode.npy   # unsupported dtype '<U5'
             i4.npy            # unsupported dtype '<i4'
@@ -246,10 +247,10 @@ class NpyTest {
     }
 
     @Test
-    void readTensorRefusesRankAboveTwoNamingTheShape() {
-        Path file = fixture("f4_3d.npy");
+    void readTensorRefusesRankAboveFourNamingTheShape() {
+        Path file = fixture("f4_5d.npy");
         NpyFormatException e = assertThrows(NpyFormatException.class, () -> Npy.readTensor(file, arena));
-        assertMessage(e, file, "shape (2, 3, 4) has rank 3; readTensor expects rank 1 or 2");
+        assertMessage(e, file, "shape (1, 1, 1, 2, 3) has rank 5; readTensor expects rank 1 to 4");
     }
 
     @Test
@@ -495,6 +496,116 @@ class NpyTest {
         Path file = dir.resolve("closed.npy");
         assertThrows(IllegalStateException.class, () -> Npy.write(file, t));
         assertFalse(Files.exists(file));
+    }
+
+    // ---- ranks 3 and 4, float16, bfloat16 ----
+
+    @Test
+    void threeAndFourDimensionalArraysAreTensorsOfTheirRank() throws IOException {
+        Tensor three = Npy.readTensor(fixture("f4_3d.npy"), arena);
+        Tensor four = Npy.readTensor(fixture("f4_4d.npy"), arena);
+
+        assertArrayEquals(new int[] {2, 3, 4}, three.shape());
+        assertEquals(23, three.get(1, 0, 2, 3));
+        assertTrue(three.segment().isMapped());
+        assertArrayEquals(new int[] {2, 3, 1, 2}, four.shape());
+        assertEquals(-9, four.get(1, 1, 0, 1));
+        assertArrayEquals(arange(12, -1), four.toFlatArray());
+    }
+
+    /** The values make_fixtures.py writes into f2_1d.npy and f2_be.npy, already float16. */
+    private static final float[] F2_EDGES = {0f, -0f, 1f, -2.5f, 65504f, 0x1p-14f, 0x1p-24f,
+        Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, Float.NaN, 0.333251953125f, 1000.5f};
+
+    @Test
+    void littleEndianF2IsMappedAsFloat16WithoutACopy() throws IOException {
+        Tensor t = Npy.readTensor(fixture("f2_1d.npy"), arena);
+
+        assertEquals(ElementType.F16, t.elementType());
+        assertTrue(t.segment().isMapped());
+        assertTrue(t.segment().isReadOnly());
+        assertEquals(2L * F2_EDGES.length, t.segment().byteSize());
+        assertArrayEquals(F2_EDGES, t.toFlatArray());
+        assertEquals(ElementType.F16, Npy.read(fixture("f2_1d.npy"), arena).data().elementType());
+    }
+
+    @Test
+    void bigEndianF2IsSwappedIntoANewFloat16Tensor() throws IOException {
+        Tensor t = Npy.readTensor(fixture("f2_be.npy"), arena);
+
+        assertEquals(ElementType.F16, t.elementType());
+        assertFalse(t.segment().isMapped());
+        assertTrue(t.contentEquals(Npy.readTensor(fixture("f2_1d.npy"), arena)));
+    }
+
+    @Test
+    void float16TensorsRoundTripByteForByteWithNumPy() throws IOException {
+        Tensor t = Npy.readTensor(fixture("f2_4d.npy"), arena);
+        Path file = dir.resolve("f2_4d.npy");
+
+        Npy.write(file, t);
+
+        assertArrayEquals(new int[] {2, 3, 2, 2}, t.shape());
+        assertEquals(5.75f, t.get(1, 2, 1, 1));
+        assertArrayEquals(Files.readAllBytes(fixture("f2_4d.npy")), Files.readAllBytes(file));
+    }
+
+    @Test
+    void bfloat16IsReadFromItsBitPatternsByName() throws IOException {
+        float[] expected = {1f, -2f, 3.140625f, Float.POSITIVE_INFINITY, 0x1p-130f, 65536f};
+
+        Tensor t = Npy.readBf16(fixture("bf16_bits_2d.npy"), arena);
+        Tensor swapped = Npy.readBf16(fixture("bf16_bits_be.npy"), arena);
+
+        assertEquals(ElementType.BF16, t.elementType());
+        assertTrue(t.segment().isMapped());
+        assertArrayEquals(new int[] {2, 3}, t.shape());
+        assertArrayEquals(expected, t.toFlatArray());
+        assertArrayEquals(expected, swapped.toFlatArray());
+        assertFalse(swapped.segment().isMapped());
+    }
+
+    @Test
+    void bfloat16BitsAreNotTakenForFloats() {
+        Path file = fixture("bf16_bits_2d.npy");
+        NpyFormatException e = assertThrows(NpyFormatException.class, () -> Npy.readTensor(file, arena));
+        assertMessage(e, file, "dtype '<u2' is not a float; if it holds bfloat16 bit patterns, read it as bf16");
+        Path floats = fixture("f4_2d.npy");
+        assertMessage(assertThrows(NpyFormatException.class, () -> Npy.readBf16(floats, arena)), floats,
+                "unsupported dtype '<f4'; readBf16 reads <u2, >u2");
+    }
+
+    @Test
+    void bfloat16TensorsRoundTripAsU2() throws IOException {
+        Tensor t = Tensor.of(arena, new int[] {2, 1, 3}, new float[] {1.5f, -0f, 3e38f, Float.NaN, 1e-30f, 7})
+                .convertTo(arena, ElementType.BF16);
+        Path file = dir.resolve("bf16.npy");
+
+        Npy.write(file, t);
+
+        assertEquals("<u2", Npy.readHeader(file).dtype());
+        assertTrue(Npy.readBf16(file, arena).contentEquals(t));
+    }
+
+    @Test
+    void headsOfAProjectionWriteAsARankFourArray() throws IOException {
+        // (B, n, H·d) = (2, 3, 2·2); head h of row i is columns [2h, 2h + 2).
+        Tensor projection = Tensor.of(arena, new int[] {2, 3, 4}, arange(24, 1));
+        Path file = dir.resolve("heads.npy");
+
+        Npy.write(file, projection.splitHeads(2));
+        Tensor back = Npy.readTensor(file, arena);
+
+        assertArrayEquals(new int[] {2, 2, 3, 2}, back.shape());
+        for (int b = 0; b < 2; b++) {
+            for (int h = 0; h < 2; h++) {
+                for (int i = 0; i < 3; i++) {
+                    for (int j = 0; j < 2; j++) {
+                        assertEquals(12 * b + 4 * i + 2 * h + j, back.get(b, h, i, j));
+                    }
+                }
+            }
+        }
     }
 
     // ---- helpers ----
