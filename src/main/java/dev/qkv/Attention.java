@@ -198,6 +198,8 @@ public final class Attention {
         Objects.requireNonNull(keys, "keys");
         Objects.requireNonNull(mask, "mask");
         Checks.queriesAndKeys(queries, keys);
+        Checks.readableByThreads("queries", queries, threads);
+        Checks.readableByThreads("keys", keys, threads);
         mask.check(queries.rows(), keys.rows());
         scoring.resolve(queries.cols());
         if (checkFinite) {
@@ -210,6 +212,7 @@ public final class Attention {
         Objects.requireNonNull(values, "values");
         checkQueriesAndKeys(queries, keys, mask);
         Checks.values(keys, values);
+        Checks.readableByThreads("values", values, threads);
         if (checkFinite) {
             Checks.finite("values", values, seen(queries.rows(), keys.rows(), mask));
         }
@@ -251,6 +254,12 @@ public final class Attention {
          * The most threads one call may use, 1 by default: the calling thread and up to {@code threads − 1}
          * helpers, from the {@link #executor} if one is given, else from a shared pool of daemon threads. The
          * output is bitwise the same for any thread count.
+         *
+         * <p>With more than one thread, every call needs queries, keys and values that any thread can read:
+         * tensors of {@link Arena#ofShared()}, {@link Arena#global()} or {@link Arena#ofAuto()}, or of heap
+         * segments. Tensors of a confined arena are refused with an {@link IllegalArgumentException} naming them,
+         * whatever the shapes. The caller takes tasks itself and waits only for helpers that started one, so an
+         * executor whose threads are busy, or one called from its own only thread, cannot deadlock a call.
          *
          * @throws IllegalArgumentException if threads is less than 1
          */

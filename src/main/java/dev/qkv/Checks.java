@@ -12,7 +12,24 @@ import java.lang.foreign.ValueLayout;
  */
 final class Checks {
 
+    /** A thread that owns no arena: a segment it may access is one that every thread may access. */
+    private static final Thread NO_OWNER = Thread.ofPlatform().unstarted(() -> {});
+
     private Checks() {}
+
+    /**
+     * Refuses a tensor that helper threads cannot read, when a call may use {@code threads > 1}: a confined arena's
+     * memory is readable by its owner thread alone. Decided by the tensor, never by whether helpers would start for
+     * this shape, so a call is refused at n = 3 as at n = 3000. Copying it for the helpers would be a hidden cost of
+     * the size of the input.
+     */
+    static void readableByThreads(String name, Tensor t, int threads) {
+        if (threads > 1 && !t.segment().isAccessibleBy(NO_OWNER)) {
+            throw new IllegalArgumentException(name + " " + t.shapeString() + " belong to a confined arena, which only"
+                    + " its owner thread can read, and this Attention uses up to " + threads + " threads: allocate"
+                    + " them in Arena.ofShared(), Arena.global() or Arena.ofAuto(), or use threads(1)");
+        }
+    }
 
     /** Queries n×d (or (d,)) and keys m×d, both alive. */
     static void queriesAndKeys(Tensor queries, Tensor keys) {

@@ -84,7 +84,7 @@ final class PoolCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         Attention attention = configure();
-        try (Arena arena = Arena.ofConfined(); AtomicOutputs outputs = new AtomicOutputs()) {
+        try (Arena arena = Arena.ofShared(); AtomicOutputs outputs = new AtomicOutputs()) {
             Tensor q = Npy.readTensor(queries, arena);
             Tensor k = Npy.readTensor(keys, arena);
             Tensor v = Npy.readTensor(values, arena);
