@@ -19,7 +19,9 @@ Runtime.
 
 Each point is timed like a JMH trial in one fork: warm-up iterations, then measured iterations, each calling
 SDPA back to back for at least the iteration time; the score is the mean time per call over the measured
-iterations and the error JMH's 99.9 % confidence half-width (Student's t) of those means. Needs torch
+iterations and the error JMH's 99.9 % confidence half-width (Student's t) of those means. The process's CPU
+time per call (time.process_time) is written too, as the secondary result ·cpu that CpuTimeProfiler gives the
+JMH benchmarks, for BenchmarkReport --cpu. Needs torch
 (`pip install torch`) and NumPy; qkv's build and tests need neither.
 """
 import argparse
@@ -83,14 +85,16 @@ def check(q, k, v, out, rows=4):
 
 
 def iteration(call, seconds):
+    """(wall seconds, process CPU seconds) per call, over calls for at least seconds of wall time."""
     calls = 0
     start = time.perf_counter()
+    cpu = time.process_time()
     while True:
         call()
         calls += 1
         elapsed = time.perf_counter() - start
         if elapsed >= seconds:
-            return elapsed / calls
+            return elapsed / calls, (time.process_time() - cpu) / calls
 
 
 def measure(n, m, d, seeds, args):
@@ -104,20 +108,36 @@ def measure(n, m, d, seeds, args):
 
         for _ in range(args.wi):
             iteration(call, args.w)
-        scores = [iteration(call, args.r) for _ in range(args.i)]
-    mean = statistics.fmean(scores)
+        measured = [iteration(call, args.r) for _ in range(args.i)]
+    wall = summary([w for w, _ in measured])
+    cpu = summary([c for _, c in measured])
+    print(f"n={n} m={m} d={d}: {wall[0] * 1e3:.3f} ± {wall[1] * 1e3:.3f} ms/op, CPU {cpu[0] * 1e3:.3f} ms/op"
+          f" (max |diff| vs float64 {diff:.2g})", flush=True)
+    return wall, cpu
+
+
+def summary(scores):
+    """(mean, JMH's 99.9 % error or NaN, the scores)."""
     error = float("nan")
     if len(scores) > 1:
         df = len(scores) - 1
         t = T_9995[max(x for x in T_9995 if x <= df)]
         error = t * statistics.stdev(scores) / math.sqrt(len(scores))
-    print(f"n={n} m={m} d={d}: {mean * 1e3:.3f} ± {error * 1e3:.3f} ms/op"
-          f" (max |diff| vs float64 {diff:.2g})", flush=True)
-    return mean, error, scores
+    return statistics.fmean(scores), error, scores
 
 
-def result(benchmark, params, mean, error, scores, args):
+def metric(stats):
+    mean, error, scores = stats
     unit = 1e3  # ms/op
+    return {
+        "score": mean * unit,
+        "scoreError": error * unit if not math.isnan(error) else "NaN",
+        "scoreUnit": "ms/op",
+        "rawData": [[s * unit for s in scores]],
+    }
+
+
+def result(benchmark, params, wall, cpu, args):
     return {
         "jmhVersion": "none (jmh/torch/sdpa_bench.py)",
         "benchmark": "dev.qkv.bench." + benchmark + ".pool",
@@ -133,12 +153,8 @@ def result(benchmark, params, mean, error, scores, args):
         "measurementIterations": args.i,
         "measurementTime": f"{args.r:g} s",
         "params": {k: str(v) for k, v in params.items()},
-        "primaryMetric": {
-            "score": mean * unit,
-            "scoreError": error * unit if not math.isnan(error) else "NaN",
-            "scoreUnit": "ms/op",
-            "rawData": [[s * unit for s in scores]],
-        },
+        "primaryMetric": metric(wall),
+        "secondaryMetrics": {"·cpu": metric(cpu)},
     }
 
 
@@ -160,13 +176,13 @@ def main():
     if "many" in families:
         for n in (1024, 2048):
             for d in (64, 128):
-                mean, error, scores = measure(n, n, d, MANY_SEEDS, args)
-                results.append(result("TorchPoolManyQueriesBenchmark", {"n": n, "d": d}, mean, error, scores, args))
+                wall, cpu = measure(n, n, d, MANY_SEEDS, args)
+                results.append(result("TorchPoolManyQueriesBenchmark", {"n": n, "d": d}, wall, cpu, args))
     if "one" in families:
         for m in (4096, 65536, 1048576):
             for d in (64, 128):
-                mean, error, scores = measure(1, m, d, ONE_SEEDS, args)
-                results.append(result("TorchPoolOneQueryBenchmark", {"m": m, "d": d}, mean, error, scores, args))
+                wall, cpu = measure(1, m, d, ONE_SEEDS, args)
+                results.append(result("TorchPoolOneQueryBenchmark", {"m": m, "d": d}, wall, cpu, args))
     with open(args.o, "w") as f:
         json.dump(results, f, indent=2)
     print("wrote", args.o)

@@ -33,27 +33,37 @@ public final class BenchmarkReport {
     static final String BEGIN = "<!-- report:begin -->";
     static final String END = "<!-- report:end -->";
 
+    /** Wall time, as JMH measures it: the thread table's. */
     private final JmhResults run;
+    /** The one-thread tables': wall time, or CPU time per operation with {@code --cpu}. */
+    private final JmhResults single;
+    private final boolean cpu;
     private final List<RatioChart.Row> chartRows = new ArrayList<>();
     private final StringBuilder md = new StringBuilder();
     private final boolean vectorMeasured;
 
-    private BenchmarkReport(JmhResults run) {
+    private BenchmarkReport(JmhResults run, boolean cpu) {
         this.run = run;
+        this.single = cpu ? run.cpu() : run;
+        this.cpu = cpu;
         this.vectorMeasured = run.results().stream().anyMatch(r -> "vector".equals(r.params().get("kernel")));
     }
 
     public static void main(String[] args) throws IOException {
         List<Path> results = new ArrayList<>();
         int a = 0;
+        boolean cpu = args.length > 0 && args[0].equals("--cpu");
+        if (cpu) {
+            a++;
+        }
         while (a < args.length && args[a].endsWith(".json")) {
             results.add(Path.of(args[a++]));
         }
         if (results.isEmpty() || args.length - a > 2) {
-            System.err.println("usage: BenchmarkReport result.json [peer.json ...] [chart.png [BENCHMARKS.md]]");
+            System.err.println("usage: BenchmarkReport [--cpu] result.json [peer.json ...] [chart.png [BENCHMARKS.md]]");
             System.exit(2);
         }
-        BenchmarkReport report = new BenchmarkReport(JmhResults.read(results));
+        BenchmarkReport report = new BenchmarkReport(JmhResults.read(results), cpu);
         String tables = report.tables();
         if (a < args.length) {
             report.chart(Path.of(args[a++]));
@@ -76,7 +86,11 @@ public final class BenchmarkReport {
         md.append("Measured with JMH ").append(run.jmhVersion()).append(" on JDK ").append(run.jdk()).append(" (")
                 .append(run.vm()).append("): ").append(run.forks()).append(run.forks() == 1 ? " fork" : " forks")
                 .append(", warm-up ").append(run.warmup()).append(", measurement ").append(run.measurement())
-                .append(" per point; one thread except in the thread table. Times are JMH's mean ± its 99.9 % error. Ratios are of times: ")
+                .append(" per point; one thread except in the thread table. Times are JMH's mean ± its 99.9 % error")
+                .append(cpu ? "; the one-thread tables give **CPU time** per operation (`-prof dev.qkv.bench.CpuTimeProfiler`, "
+                        + "the process's CPU time over the iteration; PyTorch's: `time.process_time`), the thread table wall time"
+                        : ", wall time")
+                .append(". Ratios are of times: ")
                 .append("vector ÷ scalar = t(scalar) / t(vector); qkv ÷ peer = t(peer) / t(qkv) with qkv's ")
                 .append(vectorMeasured ? "vector kernels" : "**scalar** kernels (no vector result in this run)")
                 .append("; above 1× qkv is faster.\n\n");
@@ -95,9 +109,9 @@ public final class BenchmarkReport {
         List<String> met = new ArrayList<>();
         List<String> missed = new ArrayList<>();
         for (String d : values("DotBenchmark", "d")) {
-            Optional<Result> scalar = run.find("DotBenchmark", Map.of("d", d, "kernel", "scalar"));
-            Optional<Result> vector = run.find("DotBenchmark", Map.of("d", d, "kernel", "vector"));
-            Optional<Result> lucene = run.find("LuceneDotBenchmark", Map.of("d", d));
+            Optional<Result> scalar = single.find("DotBenchmark", Map.of("d", d, "kernel", "scalar"));
+            Optional<Result> vector = single.find("DotBenchmark", Map.of("d", d, "kernel", "vector"));
+            Optional<Result> lucene = single.find("LuceneDotBenchmark", Map.of("d", d));
             Double speedup = ratio(scalar, vector);
             Double peer = ratio(lucene, vector.isPresent() ? vector : scalar);
             row(d, time(scalar), time(vector), time(lucene), times(speedup), times(peer));
@@ -114,8 +128,8 @@ public final class BenchmarkReport {
         md.append("### Softmax, `max` + `expAndSum` + `scale` (plus an arraycopy restoring the scores)\n\n");
         header("m", "qkv scalar", "qkv vector", "scalar ns/score", "vector ns/score", "vector ÷ scalar");
         for (String m : values("SoftmaxBenchmark", "m")) {
-            Optional<Result> scalar = run.find("SoftmaxBenchmark", Map.of("m", m, "kernel", "scalar"));
-            Optional<Result> vector = run.find("SoftmaxBenchmark", Map.of("m", m, "kernel", "vector"));
+            Optional<Result> scalar = single.find("SoftmaxBenchmark", Map.of("m", m, "kernel", "scalar"));
+            Optional<Result> vector = single.find("SoftmaxBenchmark", Map.of("m", m, "kernel", "vector"));
             double count = Double.parseDouble(m);
             Double speedup = ratio(scalar, vector);
             row(m, time(scalar), time(vector), rate(scalar, r -> r.seconds() * 1e9 / count),
@@ -130,8 +144,8 @@ public final class BenchmarkReport {
         header("m", "dv", "qkv scalar", "qkv vector", "scalar GB/s", "vector GB/s", "vector ÷ scalar");
         for (String m : values("AccumulateBenchmark", "m")) {
             for (String dv : values("AccumulateBenchmark", "dv")) {
-                Optional<Result> scalar = run.find("AccumulateBenchmark", Map.of("m", m, "dv", dv, "kernel", "scalar"));
-                Optional<Result> vector = run.find("AccumulateBenchmark", Map.of("m", m, "dv", dv, "kernel", "vector"));
+                Optional<Result> scalar = single.find("AccumulateBenchmark", Map.of("m", m, "dv", dv, "kernel", "scalar"));
+                Optional<Result> vector = single.find("AccumulateBenchmark", Map.of("m", m, "dv", dv, "kernel", "vector"));
                 double bytes = 4.0 * Double.parseDouble(m) * Double.parseDouble(dv);
                 Double speedup = ratio(scalar, vector);
                 row(m, dv, time(scalar), time(vector), rate(scalar, r -> bytes / r.seconds() / 1e9),
@@ -151,8 +165,8 @@ public final class BenchmarkReport {
     }
 
     /** GB/s of the plain 64 MB read on {@code threads} threads in this run, if it ran. */
-    private Optional<Double> roof(String threads) {
-        return run.find("StreamReadBenchmark", Map.of("threads", threads))
+    private static Optional<Double> roof(JmhResults results, String threads) {
+        return results.find("StreamReadBenchmark", Map.of("threads", threads))
                 .map(r -> StreamReadBenchmark.BYTES / r.seconds() / 1e9);
     }
 
@@ -165,17 +179,17 @@ public final class BenchmarkReport {
                 + "`scaled_dot_product_attention`; GB/s of K + V read, 2·m·d·4 bytes, against the one-thread roof\n\n");
         header("m", "d", "qkv scalar", "qkv vector", "ONNX Runtime", "PyTorch", "vector GB/s", "of the roof",
                 "vector ÷ scalar", "qkv ÷ ORT", "qkv ÷ PyTorch");
-        Optional<Double> roof = roof("1");
+        Optional<Double> roof = roof(single, "1");
         List<String> cacheMet = new ArrayList<>();
         List<String> cacheMissed = new ArrayList<>();
         List<String> dramMet = new ArrayList<>();
         List<String> dramMissed = new ArrayList<>();
         for (String m : values("PoolOneQueryBenchmark", "m")) {
             for (String d : values("PoolOneQueryBenchmark", "d")) {
-                Optional<Result> scalar = run.find("PoolOneQueryBenchmark", Map.of("m", m, "d", d, "kernel", "scalar"));
-                Optional<Result> vector = run.find("PoolOneQueryBenchmark", Map.of("m", m, "d", d, "kernel", "vector"));
-                Optional<Result> onnx = run.find("OnnxPoolOneQueryBenchmark", Map.of("m", m, "d", d));
-                Optional<Result> torch = run.find("TorchPoolOneQueryBenchmark", Map.of("m", m, "d", d));
+                Optional<Result> scalar = single.find("PoolOneQueryBenchmark", Map.of("m", m, "d", d, "kernel", "scalar"));
+                Optional<Result> vector = single.find("PoolOneQueryBenchmark", Map.of("m", m, "d", d, "kernel", "vector"));
+                Optional<Result> onnx = single.find("OnnxPoolOneQueryBenchmark", Map.of("m", m, "d", d));
+                Optional<Result> torch = single.find("TorchPoolOneQueryBenchmark", Map.of("m", m, "d", d));
                 double bytes = 2 * 4.0 * Double.parseDouble(m) * Double.parseDouble(d);
                 ToDoubleFunction<Result> gbs = r -> bytes / r.seconds() / 1e9;
                 Optional<Result> qkv = vector.isPresent() ? vector : scalar;
@@ -216,10 +230,10 @@ public final class BenchmarkReport {
         for (String n : values("PoolManyQueriesBenchmark", "n")) {
             for (String d : values("PoolManyQueriesBenchmark", "d")) {
                 Map<String, String> point = Map.of("n", n, "d", d);
-                Optional<Result> scalar = run.find("PoolManyQueriesBenchmark", Map.of("n", n, "d", d, "kernel", "scalar"));
-                Optional<Result> vector = run.find("PoolManyQueriesBenchmark", Map.of("n", n, "d", d, "kernel", "vector"));
-                Optional<Result> onnx = run.find("OnnxPoolManyQueriesBenchmark", point);
-                Optional<Result> torch = run.find("TorchPoolManyQueriesBenchmark", point);
+                Optional<Result> scalar = single.find("PoolManyQueriesBenchmark", Map.of("n", n, "d", d, "kernel", "scalar"));
+                Optional<Result> vector = single.find("PoolManyQueriesBenchmark", Map.of("n", n, "d", d, "kernel", "vector"));
+                Optional<Result> onnx = single.find("OnnxPoolManyQueriesBenchmark", point);
+                Optional<Result> torch = single.find("TorchPoolManyQueriesBenchmark", point);
                 double size = Double.parseDouble(n);
                 double flops = 4 * size * size * Double.parseDouble(d);
                 ToDoubleFunction<Result> gflops = r -> flops / r.seconds() / 1e9;
@@ -247,8 +261,8 @@ public final class BenchmarkReport {
         List<String> readMissed = new ArrayList<>();
         List<String> peerMet = new ArrayList<>();
         List<String> peerMissed = new ArrayList<>();
-        Optional<Double> roof1 = roof("1");
-        Optional<Double> roof2 = roof("2");
+        Optional<Double> roof1 = roof(run, "1");
+        Optional<Double> roof2 = roof(run, "2");
         for (String shape : values("PoolThreadsBenchmark", "shape", BenchmarkReport::byShape)) {
             String[] nmd = shape.split("x");
             double n = Double.parseDouble(nmd[0]);

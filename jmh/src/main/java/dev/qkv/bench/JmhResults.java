@@ -18,8 +18,23 @@ import java.util.Optional;
 record JmhResults(List<Result> results, String jmhVersion, String jdk, String vm, int forks, String warmup,
         String measurement) {
 
-    /** One benchmark at one point of its parameters: the simple class name, the parameters, seconds/op. */
-    record Result(String benchmark, Map<String, String> params, double seconds, double error) {}
+    /**
+     * One benchmark at one point of its parameters: the simple class name, the parameters, seconds/op of wall
+     * time and JMH's error, and of CPU time if {@link CpuTimeProfiler} measured it (else NaN).
+     */
+    record Result(String benchmark, Map<String, String> params, double seconds, double error, double cpuSeconds,
+            double cpuError) {}
+
+    /**
+     * The same run with CPU time per operation in place of wall time, for the results that have it; the others
+     * are left out, so wall and CPU times are never compared.
+     */
+    JmhResults cpu() {
+        List<Result> cpu = results.stream().filter(r -> !Double.isNaN(r.cpuSeconds()))
+                .map(r -> new Result(r.benchmark(), r.params(), r.cpuSeconds(), r.cpuError(), r.cpuSeconds(), r.cpuError()))
+                .toList();
+        return new JmhResults(cpu, jmhVersion, jdk, vm, forks, warmup, measurement);
+    }
 
     /** The results of every file, in order; the description of the run is the first file's. */
     static JmhResults read(List<Path> files) throws IOException {
@@ -60,8 +75,16 @@ record JmhResults(List<Result> results, String jmhVersion, String jdk, String vm
             }
             double perSecond = secondsPer(unit);
             double error = metric.get("scoreError") instanceof Double e ? e : Double.NaN;
+            double cpu = Double.NaN;
+            double cpuError = Double.NaN;
+            if (run.get("secondaryMetrics") instanceof Map<?, ?> secondary
+                    && secondary.get("·cpu") instanceof Map<?, ?> c) {
+                double cpuPerSecond = secondsPer((String) c.get("scoreUnit"));
+                cpu = (Double) c.get("score") * cpuPerSecond;
+                cpuError = (c.get("scoreError") instanceof Double e ? e : Double.NaN) * cpuPerSecond;
+            }
             results.add(new Result(parts[parts.length - 2], params, (Double) metric.get("score") * perSecond,
-                    error * perSecond));
+                    error * perSecond, cpu, cpuError));
         }
         Map<String, Object> first = (Map<String, Object>) runs.getFirst();
         return new JmhResults(results, (String) first.get("jmhVersion"), (String) first.get("jdkVersion"),
