@@ -40,7 +40,7 @@ save("f4_1d.npy", np.arange(5, dtype="<f4") / 2)                                
 save("f4_2d.npy", (np.arange(12) - 5.5).astype("<f4").reshape(3, 4))              # 4i + j - 5.5
 save("f8_2d.npy", (np.arange(6) / 3).astype("<f8").reshape(2, 3))                 # k / 3, rounded to float
 save("f4_be.npy", (np.arange(6) - 2.5).astype(">f4").reshape(2, 3))               # k - 2.5
-save("f8_be.npy", np.array([0.1, 1e300, -1e300, np.nan], dtype=">f8"))            # beyond float range: ±inf
+save("f8_be.npy", np.array([0.1, 1e300, -1e300, np.nan], dtype=">f8"))            # 1e300 is beyond float range: refused
 save("f4_3d.npy", np.arange(24, dtype="<f4").reshape(2, 3, 4))                    # k
 save("f4_4d.npy", np.arange(12, dtype="<f4").reshape(2, 3, 1, 2) * -1)            # -k
 save("f4_empty_0x3.npy", np.zeros((0, 3), dtype="<f4"))

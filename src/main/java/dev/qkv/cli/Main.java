@@ -39,17 +39,48 @@ public final class Main implements Runnable {
         cli.setErr(err);
         cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
             err.println(commandLine.getCommandName() + ": " + message(e));
-            if (System.getenv("QKV_DEBUG") != null) {
+            if (debug()) {
                 e.printStackTrace(err);
             }
-            return isInputError(e) ? EXIT_BAD_INPUT : EXIT_FAILURE;
+            return e instanceof CliException c ? c.status() : isInputError(e) ? EXIT_BAD_INPUT : EXIT_FAILURE;
         });
         cli.setParameterExceptionHandler((e, args1) -> {
-            err.println(e.getCommandLine().getCommandName() + ": " + e.getMessage() + " (see '"
+            err.println(e.getCommandLine().getCommandName() + ": " + parameterMessage(e) + " (see '"
                     + e.getCommandLine().getCommandSpec().qualifiedName() + " --help')");
             return EXIT_BAD_INPUT;
         });
-        return cli.execute(args);
+        try {
+            return cli.execute(args);
+        } catch (OutOfMemoryError e) {
+            CommandLine.ParseResult parsed = cli.getParseResult();
+            String name = parsed != null && parsed.subcommand() != null ? parsed.subcommand().commandSpec().name()
+                    : cli.getCommandName();
+            err.println(name + ": out of memory (" + e.getMessage() + ") with at most "
+                    + Sizes.gigabytes(Runtime.getRuntime().maxMemory()) + " for the JVM; give it more with"
+                    + " JAVA_TOOL_OPTIONS=-Xmx<size>");
+            if (debug()) {
+                e.printStackTrace(err);
+            }
+            return EXIT_FAILURE;
+        }
+    }
+
+    private static boolean debug() {
+        return System.getenv("QKV_DEBUG") != null;
+    }
+
+    /** picocli's message, but an unknown command or argument said as such. */
+    private static String parameterMessage(CommandLine.ParameterException e) {
+        if (e instanceof CommandLine.UnmatchedArgumentException u && !u.getUnmatched().isEmpty()) {
+            String first = u.getUnmatched().get(0);
+            CommandLine c = e.getCommandLine();
+            if (c.getParent() == null && !c.getSubcommands().isEmpty() && !first.startsWith("-")) {
+                return "unknown command '" + first + "'; the commands are "
+                        + String.join(", ", c.getSubcommands().keySet());
+            }
+            return (first.startsWith("-") ? "unknown option '" : "unexpected argument '") + first + "'";
+        }
+        return e.getMessage();
     }
 
     /** One line for the user: what was wrong, naming the file or value, never a stack trace. */
@@ -64,8 +95,10 @@ public final class Main implements Runnable {
         if (m == null || m.isBlank()) {
             return e.getClass().getSimpleName();
         }
-        return isInputError(e) ? m : e.getClass().getSimpleName() + ": " + m
-                + " (set QKV_DEBUG=1 for the stack trace)";
+        if (e instanceof CliException || isInputError(e)) {
+            return m;
+        }
+        return e.getClass().getSimpleName() + ": " + m + (debug() ? "" : " (set QKV_DEBUG=1 for the stack trace)");
     }
 
     private static boolean isInputError(Throwable e) {

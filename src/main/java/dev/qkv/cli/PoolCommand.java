@@ -10,6 +10,7 @@ import dev.qkv.tensor.Tensor;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -84,7 +85,9 @@ final class PoolCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         Attention attention = configure();
+        // Shared: with --threads, helper threads read the mapped inputs and write the outputs.
         try (Arena arena = Arena.ofShared(); AtomicOutputs outputs = new AtomicOutputs()) {
+            outputs.reserve(Arrays.asList(queries, keys, values, validLens, maskFile), out, lse, weights);
             Tensor q = Npy.readTensor(queries, arena);
             Tensor k = Npy.readTensor(keys, arena);
             Tensor v = Npy.readTensor(values, arena);
@@ -176,7 +179,8 @@ final class PoolCommand implements Callable<Integer> {
         int[] values = lens.values();
         for (int i = 0; i < values.length; i++) {
             if (values[i] < 0) {
-                throw new CliException(validLens + ": valid length " + i + " is negative: " + values[i]);
+                throw new CliException(validLens + ": the valid length of query " + i + " is " + values[i]
+                        + "; it must be 0 or more");
             }
         }
         return Mask.validLengths(values);

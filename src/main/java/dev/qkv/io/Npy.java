@@ -14,8 +14,11 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.util.Arrays;
+import java.util.Locale;
 import java.util.Objects;
 import java.util.Set;
 
@@ -52,15 +55,22 @@ public final class Npy {
      * {@link NpyArray}). Little-endian {@code <f4} data is memory-mapped into {@code arena} without a copy,
      * read-only ({@code data().segment().isMapped()} and {@code isReadOnly()} hold), and so is {@code <f2}, as
      * an {@link ElementType#F16} tensor; {@code <f8}, {@code >f4} and {@code >f8} are converted, rounding to the
-     * nearest float (doubles beyond float range become infinities), into a new writable tensor in
-     * {@code arena}, and {@code >f2} into a new float16 one. (On a big-endian machine it is {@code >f4} and
-     * {@code >f2} that map.) A mapped file must not be truncated while the arena is open.
+     * nearest float, into a new writable tensor in {@code arena} (a finite double beyond float range is
+     * refused; NaN and infinities stay what they are), and {@code >f2} into a new float16 one. (On a
+     * big-endian machine it is {@code >f4} and {@code >f2} that map.)
+     *
+     * <p>A mapped file must not be truncated or rewritten in place while the arena is open: the mapping shows
+     * the file as it is now, and reading a page that no longer exists raises SIGBUS. The JVM turns that into
+     * an {@link InternalError} ("a fault occurred in an unsafe memory access") where it can, but in code the
+     * JIT compiled (the vector kernels, say) it may crash the JVM instead. Lucene's {@code MMapDirectory}
+     * carries the same warning. Replacing the file by a rename, as qkv's own command line writes its
+     * outputs, is safe: the mapping keeps the old file.
      *
      * @throws NpyFormatException if the file is not a readable float array, as listed in the class comment,
      *     or its row count {@code prod(shape[:-1])} exceeds {@link Integer#MAX_VALUE}
      */
     public static NpyArray read(Path file, Arena arena) throws IOException {
-        Data data = readData(file, arena, NpyDtype.FLOATS, Integer.MAX_VALUE, "read");
+        Data data = readData(file, arena, NpyDtype.FLOATS, Integer.MAX_VALUE, "a float array");
         int rank = data.shape.length;
         long rows = rank == 1 ? 1 : NpyHeader.product(data.shape, 0, rank - 1);
         int[] matrix = rank == 1 ? data.shape : new int[] {(int) rows, data.shape[rank - 1]};
@@ -74,7 +84,7 @@ public final class Npy {
      * @throws NpyFormatException also if the array's rank is above 4
      */
     public static Tensor readTensor(Path file, Arena arena) throws IOException {
-        Data data = readData(file, arena, NpyDtype.FLOATS, 4, "readTensor");
+        Data data = readData(file, arena, NpyDtype.FLOATS, 4, "a float array");
         return data.tensor(data.shape);
     }
 
@@ -88,7 +98,7 @@ public final class Npy {
      * @throws NpyFormatException if the file is not a readable {@code <u2} or {@code >u2} array of rank 1 to 4
      */
     public static Tensor readBf16(Path file, Arena arena) throws IOException {
-        Data data = readData(file, arena, NpyDtype.BF16_BITS, 4, "readBf16");
+        Data data = readData(file, arena, NpyDtype.BF16_BITS, 4, "a bfloat16 array");
         return data.tensor(data.shape);
     }
 
@@ -114,10 +124,10 @@ public final class Npy {
      *     not fit an int (the message names the value and its index)
      */
     public static IntArray readInts(Path file) throws IOException {
-        try (FileChannel channel = FileChannel.open(file, READ); Arena scratch = Arena.ofConfined()) {
+        try (FileChannel channel = open(file); Arena scratch = Arena.ofConfined()) {
             NpyHeader header = NpyHeader.read(channel, file);
-            NpyDtype dtype = NpyDtype.require(file, header.dtype(), NpyDtype.INTS, "readInts");
-            int[] shape = checkLayout(file, header, 2, "readInts");
+            NpyDtype dtype = NpyDtype.require(file, header.dtype(), NpyDtype.INTS, "an integer or bool array");
+            int[] shape = checkLayout(file, header, 2, "an integer or bool array");
             long count = header.elementCount();
             if (count > MAX_ARRAY_LENGTH) {
                 throw new NpyFormatException(file, "shape " + header.shapeString() + " has " + count
@@ -167,7 +177,7 @@ public final class Npy {
      * @throws NpyFormatException if the magic, version, header length or header dict is malformed
      */
     public static NpyHeader readHeader(Path file) throws IOException {
-        try (FileChannel channel = FileChannel.open(file, READ)) {
+        try (FileChannel channel = open(file)) {
             return NpyHeader.read(channel, file);
         }
     }
@@ -229,7 +239,7 @@ public final class Npy {
     private static Data readData(Path file, Arena arena, Set<NpyDtype> accepted, int maxRank, String reader)
             throws IOException {
         Objects.requireNonNull(arena, "arena");
-        try (FileChannel channel = FileChannel.open(file, READ)) {
+        try (FileChannel channel = open(file)) {
             NpyHeader header = NpyHeader.read(channel, file);
             if (accepted == NpyDtype.FLOATS && header.dtype().endsWith("u2")) {
                 throw new NpyFormatException(file, "dtype '" + header.dtype() + "' is not a float; if it holds "
@@ -254,7 +264,7 @@ public final class Npy {
                 try (Arena scratch = Arena.ofConfined()) {
                     MemorySegment source = mapData(channel, file, header, dtype, scratch);
                     data = type == ElementType.F32
-                            ? toFloats(source, dtype, header.elementCount(), arena)
+                            ? toFloats(file, shape, source, dtype, arena)
                             : swapHalves(source, header.elementCount(), arena);
                 }
             }
@@ -271,6 +281,23 @@ public final class Npy {
         return halves;
     }
 
+    /**
+     * The file opened for reading, if it is a regular file (or a link to one). Anything else is refused
+     * before it is opened: opening a FIFO blocks until something writes to it, and a directory or device
+     * holds no .npy data to map.
+     */
+    private static FileChannel open(Path file) throws IOException {
+        BasicFileAttributes attributes = Files.readAttributes(file, BasicFileAttributes.class);
+        if (attributes.isDirectory()) {
+            throw new NpyFormatException(file, "is a directory, not a .npy file");
+        }
+        if (!attributes.isRegularFile()) {
+            throw new NpyFormatException(file, "is not a regular file (a FIFO, device or socket); .npy files are"
+                    + " read from regular files only");
+        }
+        return FileChannel.open(file, READ);
+    }
+
     /** The shape, if the header describes a C-ordered array of rank 1 to {@code maxRank}. */
     private static int[] checkLayout(Path file, NpyHeader header, int maxRank, String reader)
             throws NpyFormatException {
@@ -284,7 +311,7 @@ public final class Npy {
         }
         if (shape.length > maxRank) {
             throw new NpyFormatException(file, "shape " + header.shapeString() + " has rank " + shape.length + "; "
-                    + reader + " expects rank 1 " + (maxRank == 2 ? "or 2" : "to " + maxRank));
+                    + reader + " of rank 1 " + (maxRank == 2 ? "or 2" : "to " + maxRank) + " is expected");
         }
         return shape;
     }
@@ -302,7 +329,7 @@ public final class Npy {
         long available = channel.size() - header.dataOffset();
         if (available < needed) {
             throw new NpyFormatException(file, "truncated data: shape " + header.shapeString() + " of " + dtype.descr
-                    + " needs " + needed + " bytes after the header, the file has " + available);
+                    + " needs " + bytes(needed) + " after the header, the file has " + bytes(available));
         }
         if (available > needed) {
             throw new NpyFormatException(file, (available - needed) + " bytes of trailing data after the " + needed
@@ -311,15 +338,26 @@ public final class Npy {
         return channel.map(FileChannel.MapMode.READ_ONLY, header.dataOffset(), needed, arena);
     }
 
-    /** A new tensor segment in {@code arena} holding {@code source}'s floats or doubles as native floats. */
-    private static MemorySegment toFloats(MemorySegment source, NpyDtype dtype, long count, Arena arena) {
+    /**
+     * A new tensor segment in {@code arena} holding {@code source}'s floats or doubles as native floats; a
+     * finite double that rounds to an infinite float is refused.
+     */
+    private static MemorySegment toFloats(Path file, int[] shape, MemorySegment source, NpyDtype dtype, Arena arena)
+            throws NpyFormatException {
+        long count = NpyHeader.product(shape, 0, shape.length);
         MemorySegment floats = arena.allocate(4 * count, Tensor.ALIGNMENT);
         if (dtype.size == 4) {
             MemorySegment.copy(source, FLOAT.withOrder(dtype.order), 0, floats, FLOAT, 0, count);
         } else {
             ValueLayout.OfDouble layout = ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(dtype.order);
             for (long i = 0; i < count; i++) {
-                floats.setAtIndex(FLOAT, i, (float) source.getAtIndex(layout, i));
+                double value = source.getAtIndex(layout, i);
+                float rounded = (float) value;
+                if (Float.isInfinite(rounded) && Double.isFinite(value)) {
+                    throw new NpyFormatException(file, "value " + value + " at index " + index(shape, i)
+                            + " overflows float32 (largest finite " + Float.MAX_VALUE + "); qkv computes in float32");
+                }
+                floats.setAtIndex(FLOAT, i, rounded);
             }
         }
         return floats;
@@ -393,8 +431,21 @@ public final class Npy {
         }
     }
 
+    /** A byte count, and in GB too when that is easier to read. */
+    private static String bytes(long n) {
+        return n < 100_000_000 ? n + " bytes" : n + " bytes (" + String.format(Locale.ROOT, "%.3g", n / 1e9) + " GB)";
+    }
+
     /** The position of flat index {@code i} in an array of {@code shape}, as NumPy writes it. */
-    private static String index(int[] shape, int i) {
-        return shape.length == 1 ? Integer.toString(i) : "(" + i / shape[1] + ", " + i % shape[1] + ")";
+    private static String index(int[] shape, long i) {
+        if (shape.length == 1) {
+            return Long.toString(i);
+        }
+        long[] position = new long[shape.length];
+        for (int axis = shape.length - 1; axis >= 0; axis--) {
+            position[axis] = shape[axis] == 0 ? 0 : i % shape[axis];
+            i = shape[axis] == 0 ? 0 : i / shape[axis];
+        }
+        return Arrays.toString(position).replace('[', '(').replace(']', ')');
     }
 }

@@ -43,8 +43,11 @@ enum NpyDtype {
         this.order = descr.charAt(0) == '>' ? ByteOrder.BIG_ENDIAN : ByteOrder.LITTLE_ENDIAN;
     }
 
-    /** The dtype {@code descr} names, if it is one of {@code accepted}; else an error naming what is. */
-    static NpyDtype require(Path file, String descr, Set<NpyDtype> accepted, String reader)
+    /**
+     * The dtype {@code descr} names, if it is one of {@code accepted}; else an error naming what is, for
+     * {@code what} the reader expects ("a float array").
+     */
+    static NpyDtype require(Path file, String descr, Set<NpyDtype> accepted, String what)
             throws NpyFormatException {
         for (NpyDtype dtype : accepted) {
             if (dtype.descr.equals(descr)) {
@@ -53,6 +56,7 @@ enum NpyDtype {
         }
         String names = Arrays.stream(values()).filter(accepted::contains).map(d -> d.descr)
                 .collect(Collectors.joining(", "));
-        throw new NpyFormatException(file, "unsupported dtype '" + descr + "'; " + reader + " reads " + names);
+        throw new NpyFormatException(file, "unsupported dtype '" + descr + "'; " + what + " is expected, of dtype "
+                + names);
     }
 }

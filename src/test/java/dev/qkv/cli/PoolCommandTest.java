@@ -1,8 +1,10 @@
 package dev.qkv.cli;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.qkv.io.Npy;
 import dev.qkv.tensor.Tensor;
@@ -13,13 +15,17 @@ import java.lang.foreign.Arena;
 import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.SplittableRandom;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /** {@code qkv pool} against float64 NumPy references (src/test/resources/cli/make_fixtures.py), and its refusals. */
@@ -162,15 +168,19 @@ class PoolCommandTest {
     }
 
     private void assertRefused(String expectedInMessage, String... args) throws IOException {
+        List<Path> before = listing();
         Run r = run(args);
         assertEquals(Main.EXIT_BAD_INPUT, r.status(), r.err());
         String[] lines = r.err().strip().split("\n");
         assertEquals(1, lines.length, "one line on stderr: " + r.err());
         assertTrue(lines[0].startsWith("pool: ") && lines[0].contains(expectedInMessage),
                 "expected '" + expectedInMessage + "' in: " + lines[0]);
+        assertEquals(before, listing(), "no output and no temporary file left behind");
+    }
+
+    private List<Path> listing() throws IOException {
         try (Stream<Path> files = Files.list(dir)) {
-            assertEquals(List.of(), files.filter(p -> !p.getFileName().toString().equals("keep.npy")).toList(),
-                    "no output and no temporary file left behind");
+            return files.sorted().toList();
         }
     }
 
@@ -201,6 +211,209 @@ class PoolCommandTest {
         assertRefused("no such directory", "pool", "--queries", fixture("Q.npy"), "--keys", fixture("K.npy"),
                 "--values", fixture("V.npy"), "--out", dir.resolve("nowhere/out.npy").toString());
         assertRefused("--out", "pool", "--queries", fixture("Q.npy"), "--keys", fixture("K.npy"));
+    }
+
+    /**
+     * Shapes at which the pooling hands work to helper threads: many queries (n ≥ 128, tiles of queries split
+     * across threads) and one query over many keys (m > 8192, shards of keys). The command maps its inputs,
+     * so the helpers read them from another thread than the one that mapped them. Each run's output must be
+     * within {@link #weightsError}'s bound (times max|v|) of the float64 reference.
+     */
+    @ParameterizedTest
+    @CsvSource({"300, 5000, scalar", "300, 5000, vector", "1, 20000, scalar", "1, 20000, vector"})
+    void twoThreadsOnShapesThatSpawnHelpersPoolLikeFloat64(int n, int m, String kernel) throws IOException {
+        Path q = dir.resolve("q.npy");
+        Path k = dir.resolve("k.npy");
+        Path v = dir.resolve("v.npy");
+        double scale = 1 / Math.sqrt(64);
+        try (Arena arena = Arena.ofConfined()) {
+            SplittableRandom random = new SplittableRandom(n + m);
+            Tensor qs = random(arena, random, n, 64);
+            Tensor ks = random(arena, random, m, 64);
+            Tensor vs = random(arena, random, m, 16);
+            Npy.write(q, qs);
+            Npy.write(k, ks);
+            Npy.write(v, vs);
+            double maxV = 0;
+            for (float x : vs.toFlatArray()) {
+                maxV = Math.max(maxV, Math.abs(x));
+            }
+            double bound = maxV * (2 * scoreError(qs, ks, scale) + (m + 4) * UNIT_ROUNDOFF);
+            double[][] expected = reference(qs, ks, vs, scale);
+            for (String threads : new String[] {"1", "2"}) {
+                Path out = dir.resolve("out" + threads + ".npy");
+                Run r = run("pool", "--queries", q.toString(), "--keys", k.toString(), "--values", v.toString(),
+                        "--out", out.toString(), "--threads", threads, "--kernel", kernel);
+                assertEquals(0, r.status(), r.err());
+                Tensor got = Npy.readTensor(out, arena);
+                for (int i = 0; i < n; i++) {
+                    for (int j = 0; j < 16; j++) {
+                        assertEquals(expected[i][j], got.get(i, j), bound, "threads " + threads + ", [" + i + ", " + j + "]");
+                    }
+                }
+            }
+        }
+    }
+
+    /** Attention pooling in float64, max-subtracted. */
+    private static double[][] reference(Tensor q, Tensor k, Tensor v, double scale) {
+        double[][] out = new double[q.rows()][v.cols()];
+        double[] scores = new double[k.rows()];
+        for (int i = 0; i < q.rows(); i++) {
+            double max = Double.NEGATIVE_INFINITY;
+            for (int j = 0; j < k.rows(); j++) {
+                double s = 0;
+                for (int t = 0; t < k.cols(); t++) {
+                    s += (double) q.get(i, t) * k.get(j, t);
+                }
+                scores[j] = s * scale;
+                max = Math.max(max, scores[j]);
+            }
+            double sum = 0;
+            for (int j = 0; j < k.rows(); j++) {
+                scores[j] = Math.exp(scores[j] - max);
+                sum += scores[j];
+            }
+            for (int j = 0; j < k.rows(); j++) {
+                for (int t = 0; t < v.cols(); t++) {
+                    out[i][t] += scores[j] / sum * v.get(j, t);
+                }
+            }
+        }
+        return out;
+    }
+
+    private static Tensor random(Arena arena, SplittableRandom random, int rows, int cols) {
+        float[] values = new float[rows * cols];
+        for (int i = 0; i < values.length; i++) {
+            values[i] = (float) random.nextGaussian();
+        }
+        return Tensor.of(arena, rows, cols, values);
+    }
+
+    private String[] poolTo(Path out, String... more) {
+        List<String> args = new ArrayList<>(List.of("pool", "--queries", fixture("Q.npy"), "--keys", fixture("K.npy"),
+                "--values", fixture("V.npy"), "--out", out.toString()));
+        args.addAll(List.of(more));
+        return args.toArray(String[]::new);
+    }
+
+    private static void mkfifo(Path path) throws IOException, InterruptedException {
+        Process p = new ProcessBuilder("mkfifo", path.toString()).inheritIO().start();
+        assumeTrue(p.waitFor() == 0, "mkfifo is needed for this test");
+    }
+
+    @Test
+    void anOutputThatIsASymbolicLinkIsWrittenThroughTheLink() throws IOException {
+        Path real = dir.resolve("real.npy");
+        Files.write(real, new byte[] {1, 2, 3});
+        Path link = Files.createSymbolicLink(dir.resolve("link.npy"), Path.of("real.npy"));
+        Run r = run(poolTo(link));
+        assertEquals(0, r.status(), r.err());
+        assertTrue(Files.isSymbolicLink(link), "the link stays a link");
+        assertMatches("ref_out.npy", real, outputBound(1 / Math.sqrt(5)));
+        Files.delete(link);
+        Files.createSymbolicLink(link, Path.of("new.npy"));
+        assertEquals(0, run(poolTo(link)).status());
+        assertTrue(Files.isSymbolicLink(link), "the link stays a link");
+        assertMatches("ref_out.npy", dir.resolve("new.npy"), outputBound(1 / Math.sqrt(5)));
+    }
+
+    @Test
+    void anExistingOutputKeepsItsPermissionsAndANewOneGetsTheUmasks() throws IOException {
+        Path existing = dir.resolve("existing.npy");
+        Files.write(existing, new byte[] {1});
+        Files.setPosixFilePermissions(existing, PosixFilePermissions.fromString("rw-r-----"));
+        assertEquals(0, run(poolTo(existing)).status());
+        assertEquals("rw-r-----", PosixFilePermissions.toString(Files.getPosixFilePermissions(existing)));
+
+        Path plain = Files.createFile(dir.resolve("plain"));
+        Path fresh = dir.resolve("fresh.npy");
+        assertEquals(0, run(poolTo(fresh)).status());
+        assertEquals(Files.getPosixFilePermissions(plain), Files.getPosixFilePermissions(fresh),
+                "what the umask gives a new file");
+    }
+
+    @Test
+    void anOutputThatIsNotARegularFileIsRefused() throws IOException, InterruptedException {
+        Path sub = Files.createDirectory(dir.resolve("sub"));
+        assertRefused("cannot write " + sub + ": it is a directory", poolTo(sub));
+        Files.delete(sub);
+        Path fifo = dir.resolve("fifo");
+        mkfifo(fifo);
+        Run r = run(poolTo(fifo));
+        assertEquals(Main.EXIT_BAD_INPUT, r.status());
+        assertEquals("pool: cannot write " + fifo + ": it is not a regular file (a device, FIFO or socket); qkv"
+                + " writes regular files only", r.err().strip());
+        assertTrue(Files.readAttributes(fifo, java.nio.file.attribute.BasicFileAttributes.class).isOther(),
+                "the FIFO is still a FIFO");
+    }
+
+    @Test
+    void twoOutputsThatAreTheSameFileAreRefused() throws IOException {
+        Path out = dir.resolve("out.npy");
+        assertRefused("they are the same file", poolTo(out, "--weights", out.toString()));
+        assertRefused("they are the same file", poolTo(out, "--lse", dir.resolve(".").resolve("out.npy").toString()));
+        Path link = Files.createSymbolicLink(dir.resolve("link.npy"), Path.of("out.npy"));
+        try {
+            assertRefused("they are the same file", poolTo(out, "--weights", link.toString()));
+        } finally {
+            Files.delete(link);
+        }
+    }
+
+    @Test
+    void anOutputThatIsAnInputIsRefused() throws IOException {
+        Path keys = dir.resolve("keep.npy");
+        Files.copy(fixtures.resolve("K.npy"), keys);
+        byte[] before = Files.readAllBytes(keys);
+        Path hardLink = Files.createLink(dir.resolve("hard.npy"), keys);
+        for (Path out : new Path[] {keys, hardLink}) {
+            Run r = run("pool", "--queries", fixture("Q.npy"), "--keys", keys.toString(), "--values", fixture("V.npy"),
+                    "--out", dir.resolve("o.npy").toString(), "--weights", out.toString());
+            assertEquals(Main.EXIT_BAD_INPUT, r.status(), r.err());
+            assertEquals("pool: cannot write " + out + ": it is the input " + keys + "; name another file for the"
+                    + " output", r.err().strip());
+        }
+        assertArrayEquals(before, Files.readAllBytes(keys));
+        assertFalse(Files.exists(dir.resolve("o.npy")));
+    }
+
+    @Test
+    void anOutputNameAtTheFileSystemsLimitIsWritten() throws IOException {
+        Path out = dir.resolve("o".repeat(251) + ".npy");
+        Run r = run(poolTo(out));
+        assertEquals(0, r.status(), r.err());
+        assertMatches("ref_out.npy", out, outputBound(1 / Math.sqrt(5)));
+    }
+
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void anInputThatIsNotARegularFileIsRefusedWithoutOpeningIt() throws IOException, InterruptedException {
+        Path fifo = dir.resolve("K.fifo");
+        mkfifo(fifo);
+        Run r = run("pool", "--queries", fixture("Q.npy"), "--keys", fifo.toString(), "--values", fixture("V.npy"),
+                "--out", dir.resolve("o.npy").toString());
+        assertEquals(Main.EXIT_BAD_INPUT, r.status());
+        assertEquals("pool: " + fifo + ": is not a regular file (a FIFO, device or socket); .npy files are read from"
+                + " regular files only", r.err().strip());
+        Files.delete(fifo);
+        Path sub = Files.createDirectory(dir.resolve("V.npy"));
+        r = run("pool", "--queries", fixture("Q.npy"), "--keys", fixture("K.npy"), "--values", sub.toString(),
+                "--out", dir.resolve("o.npy").toString());
+        assertEquals(Main.EXIT_BAD_INPUT, r.status());
+        assertEquals("pool: " + sub + ": is a directory, not a .npy file", r.err().strip());
+        Files.delete(sub);
+        assertRefused("mask.npy: is a directory", pool("Q.npy", "K.npy", "--mask",
+                Files.createDirectory(dir.resolve("mask.npy")).toString()));
+    }
+
+    @Test
+    void aNegativeValidLengthIsNamedByItsQuery() throws IOException {
+        Path lens = dir.resolve("../lens.npy").normalize();
+        Npy.writeInts(lens, new int[] {2, -1, 0});
+        assertRefused(lens + ": the valid length of query 1 is -1; it must be 0 or more",
+                pool("Q.npy", "K.npy", "--valid-lens", lens.toString()));
     }
 
     @Test

@@ -109,10 +109,9 @@ class NpyTest {
     }
 
     @Test
-    void bigEndianF8BeyondFloatRangeBecomesInfinity() throws IOException {
-        Tensor t = Npy.readTensor(fixture("f8_be.npy"), arena);
-        assertArrayEquals(new float[] {0.1f, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, Float.NaN},
-                t.toFlatArray());
+    void bigEndianF8BeyondFloatRangeIsRefused() {
+        NpyFormatException e = assertThrows(NpyFormatException.class, () -> Npy.readTensor(fixture("f8_be.npy"), arena));
+        assertMessage(e, fixture("f8_be.npy"), "value 1.0E300 at index 1 overflows float32");
     }
 
     @Test
@@ -197,6 +196,36 @@ class NpyTest {
     }
 
     @Test
+    void f8BeyondFloatRangeIsRefusedNamingValueAndIndexButInfinityIsKept() throws IOException {
+        ByteBuffer data = ByteBuffer.allocate(48).order(ByteOrder.LITTLE_ENDIAN);
+        data.putDouble(1).putDouble(Double.POSITIVE_INFINITY).putDouble(Double.NaN).putDouble(-3e38)
+                .putDouble(-1e300).putDouble(0);
+        Path file = dir.resolve("big.npy");
+        Files.write(file, concat(header("{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }"), data.array()));
+        NpyFormatException e = assertThrows(NpyFormatException.class, () -> Npy.readTensor(file, arena));
+        assertMessage(e, file, "value -1.0E300 at index (1, 1) overflows float32 (largest finite 3.4028235E38)");
+        data.putDouble(32, -1e38);
+        Files.write(file, concat(header("{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }"), data.array()));
+        assertArrayEquals(new float[] {1, Float.POSITIVE_INFINITY, Float.NaN, -3e38f, -1e38f, 0},
+                Npy.readTensor(file, arena).toFlatArray());
+    }
+
+    @Test
+    void aDirectoryOrFifoIsRefusedBeforeItIsOpened() throws IOException, InterruptedException {
+        Path sub = Files.createDirectory(dir.resolve("sub.npy"));
+        assertMessage(assertThrows(NpyFormatException.class, () -> Npy.read(sub, arena)), sub,
+                "is a directory, not a .npy file");
+        Path fifo = dir.resolve("fifo.npy");
+        Process p = new ProcessBuilder("mkfifo", fifo.toString()).inheritIO().start();
+        org.junit.jupiter.api.Assumptions.assumeTrue(p.waitFor() == 0, "mkfifo is needed for this test");
+        // Opening the FIFO would block this thread until a writer came; the check must come before.
+        assertMessage(assertThrows(NpyFormatException.class, () -> Npy.readInts(fifo)), fifo,
+                "is not a regular file (a FIFO, device or socket)");
+        assertMessage(assertThrows(NpyFormatException.class, () -> Npy.readHeader(fifo)), fifo,
+                "is not a regular file");
+    }
+
+    @Test
     void i8ValueBeyondIntIsNamedWithItsIndex() {
         NpyFormatException e = assertThrows(NpyFormatException.class, () -> Npy.readInts(fixture("i8_overflow.npy")));
         assertMessage(e, fixture("i8_overflow.npy"), "value 2147483648 at index 2");
@@ -205,7 +234,7 @@ class NpyTest {
     @ParameterizedTest
     @CsvSource(delimiter = '#', textBlock = """
             bad_fortran.npy   # Fortran-ordered
-            bad_complex.npy   # unsupported dtype '<c8'; read reads <f2, >f2, <f4, <f8, >f4, >f8
+            bad_complex.npy   # unsupported dtype '<c8'; a float array is expected, of dtype <f2, >f2, <f4, <f8, >f4, >f8
             bad_object.npy    # unsupported dtype '|O'
             bad_unicode.npy   # unsupported dtype '<U5'
             i4.npy            # unsupported dtype '<i4'
@@ -223,7 +252,7 @@ class NpyTest {
 
     @ParameterizedTest
     @CsvSource(delimiter = '#', textBlock = """
-            f4_2d.npy     # unsupported dtype '<f4'; readInts reads <i4, <i8, |u1, |i1, |b1, >i4, >i8
+            f4_2d.npy     # unsupported dtype '<f4'; an integer or bool array is expected, of dtype <i4, <i8, |u1, |i1, |b1, >i4, >i8
             bad_magic.npy # not a .npy file
             """)
     void badIntFixtureIsRefusedNamingFileAndProblem(String name, String problem) {
@@ -235,7 +264,7 @@ class NpyTest {
     @CsvSource(delimiter = '#', textBlock = """
             {'descr': '<i4', 'fortran_order': True, 'shape': (2, 3), }          # 24 # Fortran-ordered
             {'descr': '<i4', 'fortran_order': False, 'shape': (), }             # 4  # rank 0 not supported
-            {'descr': '<i4', 'fortran_order': False, 'shape': (1, 2, 3), }      # 24 # shape (1, 2, 3) has rank 3; readInts expects rank 1 or 2
+            {'descr': '<i4', 'fortran_order': False, 'shape': (1, 2, 3), }      # 24 # shape (1, 2, 3) has rank 3; an integer or bool array of rank 1 or 2 is expected
             {'descr': '<i8', 'fortran_order': False, 'shape': (2, 3), }         # 47 # truncated data: shape (2, 3) of <i8 needs 48 bytes
             {'descr': '|u1', 'fortran_order': False, 'shape': (2, 3), }         # 7  # 1 bytes of trailing data after the 6 bytes
             {'descr': '|b1', 'fortran_order': False, 'shape': (65536, 65536), } # 0  # shape (65536, 65536) has 4294967296 elements, more than an int[] holds
@@ -250,7 +279,7 @@ class NpyTest {
     void readTensorRefusesRankAboveFourNamingTheShape() {
         Path file = fixture("f4_5d.npy");
         NpyFormatException e = assertThrows(NpyFormatException.class, () -> Npy.readTensor(file, arena));
-        assertMessage(e, file, "shape (1, 1, 1, 2, 3) has rank 5; readTensor expects rank 1 to 4");
+        assertMessage(e, file, "shape (1, 1, 1, 2, 3) has rank 5; a float array of rank 1 to 4 is expected");
     }
 
     @Test
@@ -285,7 +314,7 @@ class NpyTest {
             {'descr': '<f8', 'fortran_order': False, 'shape': (2147483647, 2147483647, 2147483647), } # more elements than a long counts
             {'descr': '<f4', 'fortran_order': False, 'shape': (65536, 65536, 4), } # has 4294967296 rows of 4, more than 2147483647
             {'descr': '<f4', 'fortran_order': False, 'shape': (2147483647, 2147483647), } # needs more bytes than a long counts
-            {'descr': '<f4', 'fortran_order': False, 'shape': (536870912, 536870912), } # truncated data: shape (536870912, 536870912) of <f4 needs 1152921504606846976 bytes after the header, the file has 24
+            {'descr': '<f4', 'fortran_order': False, 'shape': (536870912, 536870912), } # truncated data: shape (536870912, 536870912) of <f4 needs 1152921504606846976 bytes (1.15e+09 GB) after the header, the file has 24 bytes
             {'descr': '<f4', 'fortran_order': False, 'shape': (3), }              # shape must be a tuple of integers, not 3
             {'descr': '<f4', 'fortran_order': False, 'shape': [2, 3], }           # shape must be a tuple of integers, not [2, 3]
             {'descr': '<f4', 'fortran_order': False, 'shape': (2, None), }        # shape must be a tuple of integers, not (2, None)
@@ -572,7 +601,7 @@ class NpyTest {
         assertMessage(e, file, "dtype '<u2' is not a float; if it holds bfloat16 bit patterns, read it as bf16");
         Path floats = fixture("f4_2d.npy");
         assertMessage(assertThrows(NpyFormatException.class, () -> Npy.readBf16(floats, arena)), floats,
-                "unsupported dtype '<f4'; readBf16 reads <u2, >u2");
+                "unsupported dtype '<f4'; a bfloat16 array is expected, of dtype <u2, >u2");
     }
 
     @Test
