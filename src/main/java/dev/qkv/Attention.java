@@ -79,6 +79,24 @@ public final class Attention {
         return threads;
     }
 
+    private Attention(Attention other) {
+        this.scoring = other.scoring;
+        this.kernels = other.kernels;
+        this.checkFinite = other.checkFinite;
+        this.threads = 1;
+        this.workers = new Workers(1, null);
+    }
+
+    /** This attention on one thread, for {@link MultiHeadAttention}, which spreads whole calls over threads. */
+    Attention oneThread() {
+        return threads == 1 ? this : new Attention(this);
+    }
+
+    /** The threads of one call: the caller's and up to {@link #threads()} − 1 helpers. */
+    Workers workers() {
+        return workers;
+    }
+
     /** The pooled output, in a new tensor owned by {@code arena}. */
     public Tensor pool(Arena arena, Tensor queries, Tensor keys, Tensor values) {
         return pool(arena, queries, keys, values, Mask.none());

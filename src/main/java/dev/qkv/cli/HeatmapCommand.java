@@ -13,13 +13,15 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import java.util.stream.Collectors;
+import java.util.stream.IntStream;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
  * {@code qkv heatmap}: draws attention weights from a {@code .npy} file as a heatmap, PNG or SVG by the
  * output's extension. A 2-D array (queries, keys) is one panel; a 4-D array (rows, cols, queries, keys) a
- * grid of them, as d2l's {@code show_heatmaps} draws.
+ * grid of them, as d2l's {@code show_heatmaps} draws: (batch, heads, ...) weights of {@code qkv pool}, one
+ * column per head titled "head h"; a 3-D array (batch, queries, keys) one panel per batch.
  */
 @Command(
         name = "heatmap",
@@ -30,7 +32,8 @@ final class HeatmapCommand implements Callable<Integer> {
     boolean help;
 
     @Option(names = "--weights", required = true, paramLabel = "W.npy",
-            description = "float weights, 2-D (queries, keys) or 4-D (rows, cols, queries, keys)")
+            description = "float weights, 2-D (queries, keys), 3-D (batch, queries, keys: one row of panels per "
+                    + "batch) or 4-D (batch, heads, queries, keys: a grid, columns titled 'head h' unless --title)")
     Path weights;
 
     @Option(names = "--out", required = true, paramLabel = "FILE.png|FILE.svg",
@@ -63,11 +66,17 @@ final class HeatmapCommand implements Callable<Integer> {
             int[] s = array.shape();
             Heatmap heatmap = switch (array.rank()) {
                 case 2 -> Heatmap.fromWeights(array.data());
+                case 3 -> Heatmap.grid(s[0], 1, s[1], s[2], array.data());
                 case 4 -> Heatmap.grid(s[0], s[1], s[2], s[3], array.data());
-                default -> throw new CliException(weights + ": weights must be 2-D (queries, keys) or 4-D"
-                        + " (rows, cols, queries, keys), got shape " + shape(s));
+                default -> throw new CliException(weights + ": weights must be 2-D (queries, keys), 3-D (batch,"
+                        + " queries, keys) or 4-D (batch, heads, queries, keys), got shape " + shape(s));
             };
-            Heatmap drawn = heatmap.withXLabel(xLabel).withYLabel(yLabel).withTitles(titles).withColorMap(map);
+            List<String> columnTitles = titles;
+            if (titles.isEmpty() && array.rank() == 4) {
+                columnTitles = IntStream.range(0, s[1]).mapToObj(h -> "head " + h).toList();
+            }
+            Heatmap drawn = heatmap.withXLabel(xLabel).withYLabel(yLabel).withTitles(columnTitles)
+                    .withColorMap(map);
             outputs.write(out, format == Format.PNG ? drawn::writePng : drawn::writeSvg);
             outputs.commit();
         }

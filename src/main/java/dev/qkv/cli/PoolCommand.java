@@ -2,6 +2,7 @@ package dev.qkv.cli;
 
 import dev.qkv.Attention;
 import dev.qkv.Mask;
+import dev.qkv.MultiHeadAttention;
 import dev.qkv.Scoring;
 import dev.qkv.io.IntArray;
 import dev.qkv.io.Npy;
@@ -11,6 +12,7 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -26,6 +28,10 @@ import picocli.CommandLine.Model.CommandSpec;
             "Masks (--valid-lens, --causal, --mask) combine: a key is seen when every one lets it through.",
             "Q is (n,d) or (d,); K (m,d); V (m,dv); all float (<f4 is memory-mapped, <f8 and >f4 converted).",
             "OUT is float32 (n,dv), or (dv,) for a 1-D Q; W float32 (n,m), or (m,).",
+            "Batches and heads: Q (B,n,d) or (B,H,n,d); K and V (m,.), (B,m,.) or (B,H_kv,m,.) with H a multiple",
+            "of H_kv (grouped-query attention: query head h reads key head h/(H/H_kv)); batch 1 serves every batch.",
+            "OUT (...,n,dv), W (...,n,m) and LSE (...,n) keep Q's leading dimensions; --valid-lens is then (B,) or",
+            "(B,n) and --mask (n,m) or (m,) applies to every batch and head.",
             "A query with no key left (m = 0 or valid length 0) gets weights 0 and output 0."
         })
 final class PoolCommand implements Callable<Integer> {
@@ -60,7 +66,8 @@ final class PoolCommand implements Callable<Integer> {
     Double sigma;
 
     @Option(names = "--valid-lens", paramLabel = "L.npy",
-            description = "integers of shape (n,): query i sees keys 0 <= j < L[i] (d2l's valid_lens)")
+            description = "integers of shape (n,): query i sees keys 0 <= j < L[i] (d2l's valid_lens); "
+                    + "for batched Q, (B,) or (B,n)")
     Path validLens;
 
     @Option(names = "--causal", description = "query i of n sees key j of m when j <= i + (m - n) (bottom-right aligned)")
@@ -91,6 +98,11 @@ final class PoolCommand implements Callable<Integer> {
             Tensor q = Npy.readTensor(queries, arena);
             Tensor k = Npy.readTensor(keys, arena);
             Tensor v = Npy.readTensor(values, arena);
+            if (q.rank() > 2 || k.rank() > 2 || v.rank() > 2) {
+                poolBatched(attention, arena, outputs, q, k, v);
+                outputs.commit();
+                return 0;
+            }
             if (q.rank() != 1 && q.rank() != 2) {
                 throw new CliException(queries + ": queries must be (n,d) or (d,), got " + q.shapeString());
             }
@@ -112,6 +124,69 @@ final class PoolCommand implements Callable<Integer> {
             outputs.commit();
         }
         return 0;
+    }
+
+    /** Batches and heads: {@link MultiHeadAttention}, with one mask per batch. */
+    private void poolBatched(Attention attention, Arena arena, AtomicOutputs outputs, Tensor q, Tensor k, Tensor v)
+            throws IOException {
+        if (q.rank() == 1) {
+            throw new CliException(queries + ": queries must be (n,d), (B,n,d) or (B,H,n,d) for keys "
+                    + k.shapeString() + ", got " + q.shapeString());
+        }
+        List<Mask> masks = readBatchMasks(q, k);
+        MultiHeadAttention multi = MultiHeadAttention.of(attention);
+        int[] outShape = q.shape();
+        outShape[outShape.length - 1] = v.cols();
+        Tensor o = Tensor.allocate(arena, outShape);
+        Tensor logSumExp = lse == null ? null : Tensor.allocate(arena, Arrays.copyOf(q.shape(), q.rank() - 1));
+        multi.pool(q, k, v, masks, o, logSumExp);
+        outputs.write(out, path -> Npy.write(path, o));
+        if (logSumExp != null) {
+            outputs.write(lse, path -> Npy.write(path, logSumExp));
+        }
+        if (weights != null) {
+            Tensor w = multi.weights(arena, q, k, masks);
+            outputs.write(weights, path -> Npy.write(path, w));
+        }
+    }
+
+    private List<Mask> readBatchMasks(Tensor q, Tensor k) throws IOException {
+        List<Mask> masks = List.of(Mask.none());
+        if (validLens != null) {
+            masks = q.rank() == 2 ? List.of(readValidLengths(q)) : readBatchValidLengths(q);
+        }
+        Mask shared = causal ? Mask.causal() : Mask.none();
+        if (maskFile != null) {
+            shared = shared.and(readExplicitMask(q, k));
+        }
+        Mask and = shared;
+        return masks.stream().map(mask -> mask.and(and)).toList();
+    }
+
+    private List<Mask> readBatchValidLengths(Tensor q) throws IOException {
+        IntArray lens = Npy.readInts(validLens);
+        int[] shape = lens.shape();
+        int batch = q.batch();
+        int n = q.rows();
+        boolean perBatch = lens.rank() == 1 && shape[0] == batch;
+        if (!perBatch && !(lens.rank() == 2 && shape[0] == batch && shape[1] == n)) {
+            throw new CliException(validLens + ": valid lengths must have shape (" + batch + ",) or (" + batch + ", "
+                    + n + ") for queries " + q.shapeString() + ", got " + NpyHeader.shapeString(shape));
+        }
+        int[] values = lens.values();
+        for (int i = 0; i < values.length; i++) {
+            if (values[i] < 0) {
+                throw new CliException(validLens + ": valid length " + i + " is negative: " + values[i]);
+            }
+        }
+        if (perBatch) {
+            return MultiHeadAttention.validLengths(values, n);
+        }
+        int[][] rows = new int[batch][];
+        for (int b = 0; b < batch; b++) {
+            rows[b] = Arrays.copyOfRange(values, b * n, (b + 1) * n);
+        }
+        return MultiHeadAttention.validLengths(rows);
     }
 
     private Attention configure() {

@@ -91,6 +91,11 @@ public final class Tensor {
         return allocate(arena, ElementType.F32, new int[] {batch, heads, rows, cols});
     }
 
+    /** A new zero-filled tensor of {@code shape}, rank 1 to 4 as NumPy orders it, owned by {@code arena}. */
+    public static Tensor allocate(Arena arena, int[] shape) {
+        return allocate(arena, ElementType.F32, shape.clone());
+    }
+
     /** A new rank-1 tensor holding a copy of {@code values}. */
     public static Tensor of(Arena arena, float[] values) {
         Tensor t = allocate(arena, values.length);

@@ -113,9 +113,10 @@ class HeatmapCommandTest {
 
     @Test
     void weightsOfOtherRanksAreRefused() throws IOException {
-        Path weights = npy("w.npy", new float[24], 2, 3, 4);
+        Path weights = npy("w.npy", new float[24], 1, 2, 3, 1, 4);
         assertRefused(run("heatmap", "--weights", weights.toString(), "--out", dir.resolve("w.png").toString()),
-                "weights must be 2-D (queries, keys) or 4-D (rows, cols, queries, keys), got shape (2, 3, 4)");
+                "weights must be 2-D (queries, keys), 3-D (batch, queries, keys) or 4-D (batch, heads, queries, keys),"
+                + " got shape (1, 2, 3, 1, 4)");
         err.getBuffer().setLength(0);
         npy("w.npy", new float[5], 5);
         assertRefused(run("heatmap", "--weights", weights.toString(), "--out", dir.resolve("w.png").toString()),
