@@ -116,7 +116,7 @@ class GradientProperties {
             @ForAll long seed) {
         float[][] dOut = matrix(new SplittableRandom(seed), p.n(), p.dv());
         Problem poisoned = p.poisoned(j -> !p.seenByAny(j), seed);
-        Attention attention = Attention.builder().scoring(p.scoring()).kernels(kernels).build();
+        Attention attention = Attention.builder().scoring(p.scoring()).kernels(kernels.name()).build();
         Supplier<Object> clean = () -> result(attention, p, dOut);
         Supplier<Object> dirty = () -> result(attention, poisoned, dOut);
         sameBitsOnOtherInputs(clean, dirty, "gradients with poisoned hidden keys, %s", p);
@@ -140,16 +140,16 @@ class GradientProperties {
     void threadCountsGiveTheSameBits(@ForAll("kernels") Kernels kernels, @ForAll("sharded") Problem p,
             @ForAll long seed) {
         float[][] dOut = matrix(new SplittableRandom(seed), p.n(), p.dv());
-        Attention one = Attention.builder().scoring(p.scoring()).kernels(kernels).build();
+        Attention one = Attention.builder().scoring(p.scoring()).kernels(kernels.name()).build();
         List<Supplier<?>> others = List.of(2, 8).stream()
-                .<Supplier<?>>map(t -> () -> result(Attention.builder().scoring(p.scoring()).kernels(kernels)
+                .<Supplier<?>>map(t -> () -> result(Attention.builder().scoring(p.scoring()).kernels(kernels.name())
                         .threads(t).build(), p, dOut))
                 .toList();
         sameBits(() -> result(one, p, dOut), others, "gradients on more threads, %s", p);
     }
 
     private static void checkAgainstTheReference(Kernels kernels, Problem p, float[][] dOut, int threads) {
-        Attention attention = Attention.builder().scoring(p.scoring()).kernels(kernels).threads(threads).build();
+        Attention attention = Attention.builder().scoring(p.scoring()).kernels(kernels.name()).threads(threads).build();
         Object[] r = result(attention, p, dOut);
         float[][] dq = (float[][]) r[0];
         float[][] dk = (float[][]) r[1];
@@ -183,6 +183,65 @@ class GradientProperties {
         double error = Math.abs(dFactor - g.dFactor);
         check(error <= b.dFactor(), "∂L/∂f %s, expected %s within %s, off by %s, %s", dFactor, g.dFactor,
                 b.dFactor(), error, p);
+        double sigma = p.scoring().ownSigma();
+        if (!Double.isNaN(sigma)) {
+            // f = 1/(2σ²): ∂L/∂σ = −(∂L/∂f)/σ³, three double roundings more.
+            double cube = sigma * sigma * sigma;
+            double expected = -g.dFactor / cube;
+            double dSigma = (double) r[4];
+            check(Math.abs(dSigma - expected) <= b.dFactor() / cube * (1 + 0x1p-40) + 4 * ErrorBounds.U64
+                    * Math.abs(expected), "∂L/∂σ %s, expected %s, %s", dSigma, expected, p);
+        }
+    }
+
+    @Provide
+    Arbitrary<Problem> gaussianRegression() {
+        return Problem.problems(Arbitraries.doubles().between(0.5, 4).map(Scoring::gaussian),
+                Arbitraries.integers().between(1, 8), Arbitraries.integers().between(1, 60), Problem.dims(12),
+                Problem.dims(12), Arbitraries.just(MaskKind.NONE));
+    }
+
+    /**
+     * Nadaraya–Watson regression with the Gaussian kernel is attention with {@code Scoring.gaussian(σ)}: its ∂L/∂q and
+     * ∂L/∂σ, computed in double from the float squared distances and rounded to float, are within the float backward
+     * pass's bounds of the float64 reference (each of its steps is a double operation where the bound counts a float
+     * one, and it takes no more of them; its weights' normalisation errs no more than the log-sum-exp the bound
+     * allows) plus the final rounding to float, u·|x|.
+     */
+    @Property(tries = 60)
+    void gaussianRegressionGradientsMatchTheReference(@ForAll("gaussianRegression") Problem p, @ForAll long seed) {
+        float[][] dOut = matrix(new SplittableRandom(seed), p.n(), p.dv());
+        double sigma = p.scoring().ownSigma();
+        boolean[][] sees = new boolean[p.n()][];
+        double[] lseBound = new double[p.n()];
+        double[][] outBound = new double[p.n()][];
+        for (int i = 0; i < p.n(); i++) {
+            sees[i] = p.sees(i);
+            Float64Reference ref = p.reference(i);
+            Float64Reference.Passes passes = p.passes(i, 0, p.m());
+            lseBound[i] = ref.kernelLogSumExpBound(passes);
+            outBound[i] = ref.kernelOutputBound(passes);
+        }
+        Float64Gradients g = Float64Gradients.of(p.scoring(), p.queries(), p.keys(), p.values(), sees, dOut, p.dv());
+        Float64Gradients.Bounds b = g.kernelBounds(lseBound, outBound);
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor gradOut = Tensor.allocate(arena, p.n(), p.dv());
+            gradOut.copyFrom(dOut);
+            Gradients nw = new KernelRegression(SmoothingKernel.GAUSSIAN, sigma).gradients(arena, p.queries(arena),
+                    p.keys(arena), p.values(arena), gradOut);
+            for (int i = 0; i < p.n(); i++) {
+                for (int l = 0; l < p.d(); l++) {
+                    double expected = g.dQueries[i][l];
+                    checkWithin(nw.queries().get(i, l), expected, b.dQueries()[i][l] + ErrorBounds.U
+                            * (Math.abs(expected) + b.dQueries()[i][l]), "dQ (%d, %d) of %s", i, l, p);
+                }
+            }
+            double cube = sigma * sigma * sigma;
+            double expected = -g.dFactor / cube;
+            double bound = b.dFactor() / cube * (1 + 0x1p-40) + 4 * ErrorBounds.U64 * Math.abs(expected);
+            check(Math.abs(nw.sigma() - expected) <= bound, "∂L/∂σ %s, expected %s within %s, %s", nw.sigma(),
+                    expected, bound, p);
+        }
     }
 
     private static void checkJacobianIsCovariance(Kernels kernels, Problem p) {
@@ -213,7 +272,7 @@ class GradientProperties {
                         + ErrorBounds.gamma(m, u) * ref.weights[j] * Math.abs(v[j][c]);
             }
         }
-        Attention attention = Attention.builder().scoring(p.scoring()).kernels(kernels).build();
+        Attention attention = Attention.builder().scoring(p.scoring()).kernels(kernels.name()).build();
         try (Arena arena = Arena.ofConfined()) {
             Tensor query = Tensor.of(arena, q);
             Tensor keys = p.keys(arena);
@@ -254,7 +313,8 @@ class GradientProperties {
             gradOut.copyFrom(dOut);
             Gradients g = attention.gradients(arena, p.queries(arena), p.keys(arena), p.values(arena), p.mask(),
                     gradOut);
-            return new Object[] {g.queries().toArray(), g.keys().toArray(), g.values().toArray(), g.factor()};
+            return new Object[] {g.queries().toArray(), g.keys().toArray(), g.values().toArray(), g.factor(),
+                g.sigma()};
         }
     }
 
