@@ -72,14 +72,16 @@ public final class Backward {
         }
         Shard[] parts = new Shard[shards];
         boolean wantQ = dQueries != null;
-        boolean wantKV = dKeys != null || dValues != null;
         parallel.forEach(shards, s -> {
             Shard shard = new Shard(s * shardKeys, Math.min(m, (s + 1) * shardKeys), n, d, values.cols(), wantQ,
-                    wantKV);
+                    dKeys != null, dValues != null);
             shard.run(kernels, score, queries, keys, values, ends, rowMask, gradOut, logSumExp, bigD);
-            shard.writeKeys(score, keys, dKeys, dValues);
             parts[s] = shard;
         });
+        // Written here, on the calling thread: the outputs may belong to a confined arena.
+        for (Shard part : parts) {
+            part.writeKeys(score, keys, dKeys, dValues);
+        }
         if (dQueries != null) {
             float[] row = new float[d];
             boolean gaussian = score.kind() == Score.Kind.NEGATIVE_SQUARED_DISTANCE;
@@ -136,15 +138,15 @@ public final class Backward {
         final boolean wantQ;
         double dFactor;
 
-        Shard(int from, int to, int n, int d, int dvCols, boolean wantQ, boolean wantKV) {
+        Shard(int from, int to, int n, int d, int dvCols, boolean wantQ, boolean wantK, boolean wantV) {
             this.from = from;
             this.to = to;
             this.wantQ = wantQ;
             int keys = to - from;
             this.dq = wantQ ? new float[n][d] : new float[n][0];
             this.dqSum = new float[n];
-            this.dk = wantKV ? new float[keys][d] : null;
-            this.dv = wantKV ? new float[keys][dvCols] : null;
+            this.dk = wantK ? new float[keys][d] : null;
+            this.dv = wantV ? new float[keys][dvCols] : null;
             this.dkSum = new float[keys];
             this.seen = new boolean[keys];
         }
@@ -215,19 +217,20 @@ public final class Backward {
                             accumulateVisible(kernels, ds, keys, j0, end, visible, run, dq[i]);
                         }
                     }
-                    if (dk == null) {
-                        continue;
-                    }
-                    for (int jj = 0; jj < j1 - j0; jj++) {
+                    for (int jj = 0; jj < j1 - j0 && (dk != null || dv != null); jj++) {
                         if (!columnSeen[jj]) {
                             continue;
                         }
                         int key = j0 + jj - from;
                         seen[key] = true;
-                        kernels.accumulate(pColumns[jj], gradOut, i0, i1, dv[key]);
-                        kernels.accumulate(dsColumns[jj], queries, i0, i1, dk[key]);
-                        for (int ii = 0; ii < i1 - i0; ii++) {
-                            dkSum[key] += dsColumns[jj][ii];
+                        if (dv != null) {
+                            kernels.accumulate(pColumns[jj], gradOut, i0, i1, dv[key]);
+                        }
+                        if (dk != null) {
+                            kernels.accumulate(dsColumns[jj], queries, i0, i1, dk[key]);
+                            for (int ii = 0; ii < i1 - i0; ii++) {
+                                dkSum[key] += dsColumns[jj][ii];
+                            }
                         }
                     }
                 }
@@ -259,12 +262,9 @@ public final class Backward {
 
         /** dK and dV rows of this shard's keys; the Gaussian's −(Σᵢ c·dSᵢⱼ)·kⱼ for the keys some query sees. */
         void writeKeys(Score score, Tensor keys, Tensor dKeys, Tensor dValues) {
-            if (dk == null) {
-                return;
-            }
             boolean gaussian = score.kind() == Score.Kind.NEGATIVE_SQUARED_DISTANCE;
             for (int key = 0; key < to - from; key++) {
-                if (gaussian && seen[key] && dkSum[key] != 0f) {
+                if (dk != null && gaussian && seen[key] && dkSum[key] != 0f) {
                     float sum = dkSum[key];
                     float[] row = dk[key];
                     for (int l = 0; l < row.length; l++) {
