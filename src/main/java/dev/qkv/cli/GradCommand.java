@@ -11,6 +11,7 @@ import dev.qkv.tensor.Tensor;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -88,6 +89,7 @@ final class GradCommand implements Callable<Integer> {
         Attention attention = configure();
         // Shared: with --threads, helper threads read the mapped inputs.
         try (Arena arena = Arena.ofShared(); AtomicOutputs outputs = new AtomicOutputs()) {
+            outputs.reserve(Arrays.asList(queries, keys, values, gradOut, validLens, maskFile), dq, dk, dv);
             Tensor q = Npy.readTensor(queries, arena);
             Tensor k = Npy.readTensor(keys, arena);
             Tensor v = Npy.readTensor(values, arena);

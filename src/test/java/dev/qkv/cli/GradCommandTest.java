@@ -172,6 +172,14 @@ class GradCommandTest {
     }
 
     @Test
+    void anOutputOnAnInputIsRefusedBeforeAnyWork() throws IOException {
+        Run r = run(grad("--dq", path("K.npy")));
+        assertEquals(2, r.status());
+        assertEquals(1, r.err().strip().lines().count(), r.err());
+        assertEquals(Set.of("Q.npy", "K.npy", "V.npy", "G.npy", "L.npy"), files());
+    }
+
+    @Test
     void sigmaWithoutTheGaussianIsRefused() {
         Run r = run(grad("--dq", path("DQ.npy"), "--sigma", "2"));
         assertEquals(2, r.status());
