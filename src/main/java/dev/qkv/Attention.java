@@ -1,5 +1,6 @@
 package dev.qkv;
 
+import dev.qkv.algorithm.Backward;
 import dev.qkv.kernel.Kernels;
 import dev.qkv.kernel.KernelProvider;
 import dev.qkv.kernel.PartialRows;
@@ -209,6 +210,77 @@ public final class Attention {
             }
             w.copyRowFrom(i, row);
         }
+    }
+
+    /**
+     * The gradients of {@code L = Σ gradOut∘pool(queries, keys, values, mask)} with respect to the queries, keys and
+     * values, and the scoring's factor (and σ of a Gaussian), in new tensors owned by {@code arena}: the forward
+     * pooling, then {@link #gradients(Tensor, Tensor, Tensor, Mask, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)}.
+     * {@code gradOut} has the output's shape, n×dv (or (dv,)).
+     */
+    public Gradients gradients(Arena arena, Tensor queries, Tensor keys, Tensor values, Mask mask, Tensor gradOut) {
+        checkInputs(queries, keys, values, mask);
+        checkOutput("gradient of the output", gradOut, queries.rows(), values.cols());
+        try (Arena scratch = Arena.ofConfined()) {
+            Tensor out = Tensor.allocate(scratch, queries.rows(), values.cols());
+            Tensor logSumExp = Tensor.allocate(scratch, queries.rows());
+            finish(compute(queries.asMatrix(), keys, values, mask), out, logSumExp);
+            Tensor dQueries = queries.rank() == 1 ? Tensor.allocate(arena, queries.cols())
+                    : Tensor.allocate(arena, queries.rows(), queries.cols());
+            Tensor dKeys = Tensor.allocate(arena, keys.rows(), keys.cols());
+            Tensor dValues = Tensor.allocate(arena, values.rows(), values.cols());
+            return backward(queries, keys, values, mask, gradOut, out, logSumExp, dQueries, dKeys, dValues);
+        }
+    }
+
+    /**
+     * The backward pass of FlashAttention-2 from the forward's {@code out} and {@code logSumExp} (as
+     * {@link #pool(Tensor, Tensor, Tensor, Mask, Tensor, Tensor)} writes them): writes ∂L/∂queries, ∂L/∂keys and
+     * ∂L/∂values for {@code L = Σ gradOut∘out} into those of {@code dQueries}, {@code dKeys}, {@code dValues} that
+     * are not null (at least one must be), of the shapes of queries, keys and values, and returns them with ∂L/∂f.
+     *
+     * <p>Weights are recomputed block by block from the log-sum-exp, {@code D = rowsum(gradOut∘out)} and
+     * {@code dS = P∘(dP − D)}; no n×m matrix is ever held. The keys are cut into at most 8 shards by the shapes
+     * alone, each a task that owns its keys' dK and dV and keeps a partial dQ (n×d floats, at most 16 MB in all),
+     * summed in shard order: the result is bitwise the same for any thread count. A hidden key or value is never
+     * used, so NaN there cannot reach a gradient; a key no query sees gets dK = dV = 0 exactly.
+     */
+    public Gradients gradients(Tensor queries, Tensor keys, Tensor values, Mask mask, Tensor gradOut, Tensor out,
+            Tensor logSumExp, Tensor dQueries, Tensor dKeys, Tensor dValues) {
+        checkInputs(queries, keys, values, mask);
+        checkOutput("gradient of the output", gradOut, queries.rows(), values.cols());
+        checkOutput("output", out, queries.rows(), values.cols());
+        checkOutput("log-sum-exp", logSumExp, 1, queries.rows());
+        if (dQueries == null && dKeys == null && dValues == null) {
+            throw new IllegalArgumentException("no gradient asked for: dQueries, dKeys and dValues are all null");
+        }
+        if (dQueries != null) {
+            checkOutput("dQueries", dQueries, queries.rows(), queries.cols());
+        }
+        if (dKeys != null) {
+            checkOutput("dKeys", dKeys, keys.rows(), keys.cols());
+        }
+        if (dValues != null) {
+            checkOutput("dValues", dValues, values.rows(), values.cols());
+        }
+        return backward(queries, keys, values, mask, gradOut, out, logSumExp, dQueries, dKeys, dValues);
+    }
+
+    private Gradients backward(Tensor queries, Tensor keys, Tensor values, Mask mask, Tensor gradOut, Tensor out,
+            Tensor logSumExp, Tensor dQueries, Tensor dKeys, Tensor dValues) {
+        int n = queries.rows();
+        float[] lse = new float[n];
+        Tensor lseRow = logSumExp.asMatrix();
+        for (int i = 0; i < n; i++) {
+            lse[i] = lseRow.get(0, i);
+        }
+        double dFactor = Backward.run(kernels, scoring.resolve(queries.cols()), queries.asMatrix(), keys, values,
+                mask.ends(n, keys.rows()), mask.hasExplicit() ? mask::explicitRow : null, gradOut.asMatrix(),
+                out.asMatrix(), lse, dQueries == null ? null : dQueries.asMatrix(), dKeys, dValues, workers);
+        double sigma = scoring.ownSigma();
+        // f = 1/(2σ²): ∂f/∂σ = −1/σ³.
+        double dSigma = Double.isNaN(sigma) ? Double.NaN : -dFactor / (sigma * sigma * sigma);
+        return new Gradients(dQueries, dKeys, dValues, dFactor, dSigma);
     }
 
     private void checkQueriesAndKeys(Tensor queries, Tensor keys, Mask mask) {

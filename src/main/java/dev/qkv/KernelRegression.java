@@ -100,6 +100,28 @@ public record KernelRegression(SmoothingKernel kernel, double sigma) {
         return out;
     }
 
+    /**
+     * The gradients of {@code L = Σ gradOut∘pool(queries, keys, values)} with respect to the queries and the width
+     * σ: {@link Gradients#queries()} (a new tensor owned by {@code arena}, of the queries' shape) and
+     * {@link Gradients#sigma()}; the keys' and values' gradients are not computed (null), the factor's is NaN.
+     * {@code gradOut} has the output's shape. See {@code KernelRegressionGradients} for the derivatives used where a
+     * kernel has none (the boxcar's jump, the Epanechikov cusp).
+     */
+    public Gradients gradients(Arena arena, Tensor queries, Tensor keys, Tensor values, Tensor gradOut) {
+        Objects.requireNonNull(values, "values");
+        Objects.requireNonNull(gradOut, "gradOut");
+        checkQueriesAndKeys(queries, keys);
+        Checks.values(keys, values);
+        Checks.finite("values", values, null);
+        Checks.alive("gradOut", gradOut);
+        if (gradOut.rows() != queries.rows() || gradOut.cols() != values.cols()) {
+            throw new IllegalArgumentException("gradient of the output has shape " + gradOut.shapeString()
+                    + ", expected (" + queries.rows() + ", " + values.cols() + ")");
+        }
+        Checks.finite("gradOut", gradOut, null);
+        return KernelRegressionGradients.of(this, arena, queries, keys, values, gradOut);
+    }
+
     /** Query i's normalised weights over every key, into {@code w}: all 0 if every kernel value is 0. */
     private void weights(Tensor queries, int i, Tensor keys, double[] w) {
         int m = keys.rows();

@@ -90,6 +90,11 @@ public final class Scoring {
         return kind == Kind.GAUSSIAN;
     }
 
+    /** σ of a Gaussian scoring whose factor is its own 1/(2σ²), else NaN: what ∂L/∂σ is taken for. */
+    double ownSigma() {
+        return kind == Kind.GAUSSIAN && scale == null ? sigma : Double.NaN;
+    }
+
     /** The kernels' form of this scoring for dimension {@code d}. */
     Score resolve(int d) {
         float factor = (float) factor(d);

@@ -30,7 +30,7 @@ import picocli.CommandLine.Spec;
  * kernels and four Gaussian widths. The pictures go into a directory through {@link AtomicOutputs}, all or
  * none.
  */
-@Command(name = "demo", mixinStandardHelpOptions = true,
+@Command(name = "demo", mixinStandardHelpOptions = true, subcommands = SearchDemoCommand.class,
         description = {"The seed's story of attention pooling: a database lookup, average pooling, the identity"
                 + " heatmap and Nadaraya-Watson kernel regression, printed here and drawn as PNGs in DIR."})
 final class DemoCommand implements Callable<Integer> {
@@ -90,7 +90,7 @@ final class DemoCommand implements Callable<Integer> {
     }
 
     /** Creates DIR if missing; refuses a DIR that is a file or cannot be created or written. */
-    private static void prepare(Path dir) {
+    static void prepare(Path dir) {
         if (Files.exists(dir) && !Files.isDirectory(dir)) {
             throw new CliException("cannot write the pictures into " + dir + ": it is a file, not a directory");
         }

@@ -16,8 +16,8 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         versionProvider = Main.Version.class,
         description = "Attention pooling over .npy files: out(q) = sum_i softmax_i(a(q, k_i)) v_i.",
-        subcommands = {PoolCommand.class, HeatmapCommand.class, DemoCommand.class, BenchCommand.class,
-            ConvertCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {PoolCommand.class, GradCommand.class, HeatmapCommand.class, DemoCommand.class,
+            BenchCommand.class, ConvertCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     /** Exit status for input the command refuses: bad files, shapes, values or flags. */

@@ -377,7 +377,7 @@ public final class FitPlot {
     }
 
     /** matplotlib's default line width, 1.5 pt at 100 dpi: 2 pixels, so a flat line covers a whole row. */
-    private static BasicStroke solid() {
+    static BasicStroke solid() {
         return new BasicStroke(2f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_ROUND);
     }
 
@@ -387,20 +387,20 @@ public final class FitPlot {
     }
 
     /** A one-pixel frame just outside {@code r}. */
-    private static void frame(Graphics2D g, Rectangle r) {
+    static void frame(Graphics2D g, Rectangle r) {
         box(g, r.x - 1, r.y - 1, r.width + 2, 1);
         box(g, r.x - 1, r.y + r.height, r.width + 2, 1);
         box(g, r.x - 1, r.y, 1, r.height);
         box(g, r.x + r.width, r.y, 1, r.height);
     }
 
-    private static void box(Graphics2D g, int x, int y, int w, int h) {
+    static void box(Graphics2D g, int x, int y, int w, int h) {
         g.setColor(new Color(Layout.INK));
         g.fillRect(x, y, w, h);
     }
 
     /** Text whose baseline passes through (x, y), {@code anchor} of the way along it (0 start, 1 end). */
-    private static void label(Graphics2D g, String text, double x, double y, float size, double anchor,
+    static void label(Graphics2D g, String text, double x, double y, float size, double anchor,
             boolean vertical) {
         Graphics2D t = (Graphics2D) g.create();
         try {
@@ -417,7 +417,7 @@ public final class FitPlot {
     }
 
     /** The smallest and largest of every array, widened by 5% of the span on each side. */
-    private static double[] limits(double[]... arrays) {
+    static double[] limits(double[]... arrays) {
         double lo = Double.POSITIVE_INFINITY;
         double hi = Double.NEGATIVE_INFINITY;
         for (double[] a : arrays) {
@@ -430,19 +430,19 @@ public final class FitPlot {
         return new double[] {lo - MARGIN_FRACTION * span, hi + MARGIN_FRACTION * span};
     }
 
-    private static double ascent(float size) {
+    static double ascent(float size) {
         return Layout.FONT.deriveFont(size).getLineMetrics("0Ag", Layout.TEXT).getAscent();
     }
 
-    private static double descent(float size) {
+    static double descent(float size) {
         return Layout.FONT.deriveFont(size).getLineMetrics("0Ag", Layout.TEXT).getDescent();
     }
 
-    private static int lineHeight(float size) {
+    static int lineHeight(float size) {
         return (int) Math.ceil(ascent(size) + descent(size));
     }
 
-    private static double digitHeight() {
+    static double digitHeight() {
         return Layout.FONT.deriveFont(Layout.TICK_FONT).createGlyphVector(Layout.TEXT, "0").getVisualBounds()
                 .getHeight();
     }

@@ -1,0 +1,91 @@
+package dev.qkv;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.qkv.tensor.Tensor;
+import java.lang.foreign.Arena;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+class GradientsTest {
+
+    private final Arena arena = Arena.ofConfined();
+
+    @AfterEach
+    void close() {
+        arena.close();
+    }
+
+    private final Tensor queries = Tensor.of(arena, new float[][] {{1, 0}, {0, 1}});
+    private final Tensor keys = Tensor.of(arena, new float[][] {{1, 0}, {0, 1}, {1, 1}});
+    private final Tensor values = Tensor.of(arena, new float[][] {{1}, {2}, {3}});
+
+    @Test
+    void askingForNoGradientIsRefused() {
+        Attention attention = Attention.scaledDot();
+        Tensor out = Tensor.allocate(arena, 2, 1);
+        Tensor lse = Tensor.allocate(arena, 2);
+        attention.pool(queries, keys, values, Mask.none(), out, lse);
+        Tensor gradOut = Tensor.of(arena, new float[][] {{1}, {1}});
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> attention.gradients(queries,
+                keys, values, Mask.none(), gradOut, out, lse, null, null, null));
+        assertTrue(e.getMessage().contains("no gradient asked for"), e.getMessage());
+    }
+
+    @Test
+    void aGradientOfTheWrongShapeIsNamed() {
+        Tensor gradOut = Tensor.of(arena, new float[][] {{1, 2}, {3, 4}});
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> Attention.scaledDot().gradients(arena, queries, keys, values, Mask.none(), gradOut));
+        assertTrue(e.getMessage().contains("gradient of the output has shape (2, 2), expected (2, 1)"), e.getMessage());
+    }
+
+    @Test
+    void onlyTheGradientsAskedForAreWritten() {
+        Attention attention = Attention.scaledDot();
+        Tensor out = Tensor.allocate(arena, 2, 1);
+        Tensor lse = Tensor.allocate(arena, 2);
+        attention.pool(queries, keys, values, Mask.none(), out, lse);
+        Tensor dv = Tensor.allocate(arena, 3, 1);
+        Gradients g = attention.gradients(queries, keys, values, Mask.none(), Tensor.of(arena, new float[][] {{1}, {1}}),
+                out, lse, null, null, dv);
+        assertNull(g.queries());
+        assertNull(g.keys());
+        // dV = Pᵀ·dO with dO = 1: each key's weights summed over the two queries, so the three sum to 2. Each weight
+        // is within about 8u relatively (exp, the sum of 3, the division, the score), each column sum adds u, and
+        // the sum here 2 roundings: 2·(8u + u) + 2·2u = 22u in all, below 32u.
+        float[] column = dv.toFlatArray();
+        assertEquals(2, column[0] + column[1] + column[2], 32 * 0x1p-24);
+        assertTrue(Double.isNaN(g.sigma()), "σ's gradient is only taken for a Gaussian");
+    }
+
+    /**
+     * Epanechikov regression of q = 0 over keys 0.25 and −0.5 (σ = 1), values 1 and 3, dO = 1: near q = 0,
+     * L(q) = (0.75 + q + 3(0.5 − q))/1.25, so ∂L/∂q = −1.6; ∂Kⱼ/∂σ = uⱼ/σ = 0.25 and 0.5, so
+     * ∂L/∂σ = (1.75·1.25 − 2.25·0.75)/1.25² = 0.32. Computed in double by a dozen roundings of numbers below 4, far
+     * within 1e-14; the float ∂L/∂q rounds to −1.6f.
+     */
+    @Test
+    void epanechikovGradientsAreTheHandDerivedOnes() {
+        Gradients g = new KernelRegression(SmoothingKernel.EPANECHIKOV, 1).gradients(arena, Tensor.of(arena,
+                new float[] {0}), Tensor.of(arena, new float[][] {{0.25f}, {-0.5f}}), Tensor.of(arena,
+                new float[][] {{1}, {3}}), Tensor.of(arena, new float[] {1}));
+        assertEquals(-1.6f, g.queries().get(0));
+        assertEquals(0.32, g.sigma(), 1e-14);
+    }
+
+    @Test
+    void boxcarAndConstantKernelsHaveZeroGradients() {
+        for (SmoothingKernel kernel : new SmoothingKernel[] {SmoothingKernel.BOXCAR, SmoothingKernel.CONSTANT}) {
+            Gradients g = new KernelRegression(kernel, 1).gradients(arena, queries, keys, values,
+                    Tensor.of(arena, new float[][] {{1}, {-2}}));
+            for (float x : g.queries().toFlatArray()) {
+                assertEquals(0f, x, kernel.toString());
+            }
+            assertEquals(0, g.sigma(), kernel.toString());
+        }
+    }
+}
