@@ -17,7 +17,7 @@ class MainTest {
 
     @Test
     void anUnknownCommandIsCalledThatAndTheCommandsAreListed() {
-        assertEquals("qkv: unknown command 'pol'; the commands are pool, heatmap, demo, bench, convert, help (see 'qkv --help')",
+        assertEquals("qkv: unknown command 'pol'; the commands are pool, grad, heatmap, demo, bench, convert, help (see 'qkv --help')",
                 errorOf("pol"));
     }
 
