@@ -6,11 +6,13 @@ import dev.qkv.kernel.KernelProvider;
 import dev.qkv.kernel.PartialRows;
 import dev.qkv.kernel.Pooling;
 import dev.qkv.kernel.Score;
+import dev.qkv.tensor.Sizes;
 import dev.qkv.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.util.Arrays;
 import java.util.Objects;
 import java.util.concurrent.Executor;
+import java.util.function.IntPredicate;
 
 /**
  * Attention pooling: for each query q, {@code out(q) = Σᵢ α(q, kᵢ) vᵢ} with
@@ -172,6 +174,8 @@ public final class Attention {
     /** The attention weights under {@code mask}, n×m (or (m,)), in a new tensor owned by {@code arena}. */
     public Tensor weights(Arena arena, Tensor queries, Tensor keys, Mask mask) {
         checkQueriesAndKeys(queries, keys, mask);
+        Sizes.checkOffHeap("weights " + (queries.rank() == 1 ? "(" + keys.rows() + ")"
+                : "(" + queries.rows() + ", " + keys.rows() + ")"), Sizes.bytes((long) queries.rows() * keys.rows(), 4));
         Tensor w = queries.rank() == 1 ? Tensor.allocate(arena, keys.rows())
                 : Tensor.allocate(arena, queries.rows(), keys.rows());
         weights(queries, keys, mask, w);
@@ -185,6 +189,7 @@ public final class Attention {
     public void weights(Tensor queries, Tensor keys, Mask mask, Tensor weights) {
         checkQueriesAndKeys(queries, keys, mask);
         checkOutput("weights", weights, queries.rows(), keys.rows());
+        Sizes.checkHeapArray("a row of " + keys.rows() + " scores", keys.rows(), Float.BYTES);
         Tensor q = queries.asMatrix();
         Tensor w = weights.asMatrix();
         Score score = scoring.resolve(q.cols());
@@ -303,6 +308,8 @@ public final class Attention {
         checkQueriesAndKeys(queries, keys, mask);
         Checks.values(keys, values);
         Checks.readableByThreads("values", values, threads);
+        Sizes.checkHeapArray("the partial state of " + queries.rows() + " queries × " + values.cols() + " values",
+                (long) queries.rows() * values.cols(), Float.BYTES);
         if (checkFinite) {
             Checks.finite("values", values, seen(queries.rows(), keys.rows(), mask));
         }
@@ -317,17 +324,24 @@ public final class Attention {
         }
     }
 
-    /** Which of m keys some query sees: the only key and value rows pooling reads, so the only ones checked. */
-    private static boolean[] seen(int n, int m, Mask mask) {
-        boolean[] seen = new boolean[m];
-        for (int i = 0; i < n; i++) {
-            int end = mask.end(i, n, m);
-            boolean[] visible = mask.explicitRow(i);
-            for (int j = 0; j < end; j++) {
-                seen[j] |= visible == null || visible[j];
-            }
+    /**
+     * Which of m keys some query sees: the only key and value rows pooling reads, so the only ones checked. A
+     * predicate rather than an array of m flags, which for m near 2³¹ would need gigabytes of heap.
+     */
+    private static IntPredicate seen(int n, int m, Mask mask) {
+        int[] ends = mask.ends(n, m);
+        int last = Arrays.stream(ends).max().orElse(0);
+        if (!mask.hasExplicit()) {
+            return j -> j < last;
         }
-        return seen;
+        return j -> {
+            for (int i = 0; i < n; i++) {
+                if (j < ends[i] && mask.explicitRow(i)[j]) {
+                    return true;
+                }
+            }
+            return false;
+        };
     }
 
     /** Configures an {@link Attention}. Not thread-safe; the built object is. */

@@ -4,6 +4,7 @@ import dev.qkv.tensor.ElementType;
 import dev.qkv.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.function.IntPredicate;
 
 /**
  * The argument checks shared by the public API ({@link Attention}, {@link KernelRegression}): each throws
@@ -74,11 +75,11 @@ final class Checks {
         }
     }
 
-    /** Refuses the first non-finite value, in the rows {@code only} marks (all rows if null). */
-    static void finite(String name, Tensor t, boolean[] only) {
+    /** Refuses the first non-finite value, in the rows {@code only} accepts (all rows if null). */
+    static void finite(String name, Tensor t, IntPredicate only) {
         MemorySegment s = t.segment();
         for (int i = 0; i < t.rows(); i++) {
-            if (only != null && !only[i]) {
+            if (only != null && !only.test(i)) {
                 continue;
             }
             long row = t.rowOffset(i);

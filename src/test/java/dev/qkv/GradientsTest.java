@@ -1,5 +1,6 @@
 package dev.qkv;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -60,6 +61,23 @@ class GradientsTest {
         float[] column = dv.toFlatArray();
         assertEquals(2, column[0] + column[1] + column[2], 32 * 0x1p-24);
         assertTrue(Double.isNaN(g.sigma()), "σ's gradient is only taken for a Gaussian");
+    }
+
+    /** The README's example runs as printed, and its two ways give the same dV for the same mask. */
+    @Test
+    void theReadmeExampleRuns() {
+        Attention attention = Attention.builder().scoring(Scoring.scaledDot()).build();
+        Tensor gradOut = Tensor.of(arena, new float[][] {{1}, {0}});
+        Gradients g = attention.gradients(arena, queries, keys, values, Mask.causal(), gradOut);
+        assertEquals(2, g.queries().rows());
+        assertEquals(3, g.keys().rows());
+        Tensor out = Tensor.allocate(arena, 2, 1);
+        Tensor lse = Tensor.allocate(arena, 2);
+        attention.pool(queries, keys, values, Mask.none(), out, lse);
+        Tensor dValues = Tensor.allocate(arena, 3, 1);
+        attention.gradients(queries, keys, values, Mask.none(), gradOut, out, lse, null, null, dValues);
+        assertArrayEquals(attention.gradients(arena, queries, keys, values, Mask.none(), gradOut).values()
+                .toFlatArray(), dValues.toFlatArray());
     }
 
     /**

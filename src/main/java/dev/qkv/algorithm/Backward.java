@@ -63,8 +63,8 @@ public final class Backward {
         int n = queries.rows();
         int m = keys.rows();
         int d = queries.cols();
-        int shards = shards(n, m, d);
-        int shardKeys = shards == 0 ? 0 : roundUp((m + shards - 1) / shards, KEY_BLOCK);
+        int shardKeys = shardKeys(n, m, d);
+        int shards = shardKeys == 0 ? 0 : (m + shardKeys - 1) / shardKeys;
         float[] bigD = new float[n];
         for (int i = 0; i < n; i++) {
             bigD[i] = kernels.dot(gradOut.segment(), gradOut.rowOffset(i), out.segment(), out.rowOffset(i),
@@ -73,8 +73,8 @@ public final class Backward {
         Shard[] parts = new Shard[shards];
         boolean wantQ = dQueries != null;
         parallel.forEach(shards, s -> {
-            Shard shard = new Shard(s * shardKeys, Math.min(m, (s + 1) * shardKeys), n, d, values.cols(), wantQ,
-                    dKeys != null, dValues != null);
+            int to = (int) Math.min(m, (long) (s + 1) * shardKeys);
+            Shard shard = new Shard(s * shardKeys, to, n, d, values.cols(), wantQ, dKeys != null, dValues != null);
             shard.run(kernels, score, queries, keys, values, ends, rowMask, gradOut, logSumExp, bigD);
             parts[s] = shard;
         });
@@ -110,14 +110,19 @@ public final class Backward {
         return dFactor;
     }
 
-    /** How many shards n queries over m keys of dimension d are cut into: by the shapes alone. */
-    static int shards(int n, int m, int d) {
+    /**
+     * Keys per shard for n queries over m keys of dimension d, by the shapes alone: m over at most
+     * {@value #MAX_SHARDS} shards of at least {@value #MIN_SHARD_KEYS} (fewer when n·d is large), rounded up to
+     * whole blocks; the last shard takes what is left, so ⌈m / shardKeys⌉ shards, none empty. 0 when m = 0.
+     */
+    static int shardKeys(int n, int m, int d) {
         if (m == 0) {
             return 0;
         }
         int byKeys = Math.clamp((m + MIN_SHARD_KEYS - 1) / MIN_SHARD_KEYS, 1, MAX_SHARDS);
         long byMemory = Math.max(1, MAX_PARTIAL_FLOATS / Math.max(1, (long) n * d));
-        return (int) Math.min(byKeys, byMemory);
+        int shards = (int) Math.min(byKeys, byMemory);
+        return roundUp((m + shards - 1) / shards, KEY_BLOCK);
     }
 
     private static int roundUp(int x, int multiple) {

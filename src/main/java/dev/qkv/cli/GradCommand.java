@@ -21,11 +21,13 @@ import picocli.CommandLine.Option;
         name = "grad",
         mixinStandardHelpOptions = true,
         description = {
-            "Gradients of L = sum(G * OUT), OUT = pool(Q, K, V), with respect to Q, K and V (FlashAttention-2's",
-            "backward pass: weights recomputed block by block from the log-sum-exp, never an n x m matrix).",
-            "G has OUT's shape: (n,dv), or (dv,) for a 1-D Q. DQ, DK, DV are float32 of the shapes of Q, K, V;",
-            "ask for any of them, at least one. Scorings and masks as for 'qkv pool'. A key no query sees gets",
-            "DK = DV = 0; a query with no key DQ = 0."
+            "Gradients of L = sum(G * OUT), OUT = pool(Q, K, V), with respect to Q, K and V: FlashAttention-2's"
+                    + " backward pass, the weights recomputed block by block from the log-sum-exp, never an n x m"
+                    + " matrix.",
+            "G has OUT's shape, (n,dv) or (dv,) for a 1-D Q. DQ, DK, DV are float32 of the shapes of Q, K, V;"
+                    + " ask for any of them, at least one.",
+            "Scorings and masks as for 'qkv pool'. A key no query sees gets DK = DV = 0, a query with no key"
+                    + " DQ = 0."
         })
 final class GradCommand implements Callable<Integer> {
 

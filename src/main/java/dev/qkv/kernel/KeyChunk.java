@@ -1,5 +1,6 @@
 package dev.qkv.kernel;
 
+import dev.qkv.tensor.Sizes;
 import dev.qkv.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -42,8 +43,22 @@ final class KeyChunk {
         this.width = width;
         this.d = d;
         this.dvPad = dvPad;
-        this.keysT = new float[d * stride];
-        this.values = new float[stride * dvPad];
+        this.keysT = new float[Math.toIntExact((long) d * stride)];
+        this.values = new float[Math.toIntExact((long) stride * dvPad)];
+    }
+
+    /**
+     * Whether a chunk of {@code count} keys of dimension d and values padded to dvPad is worth packing: each part
+     * must be one Java array (d = 262144 at 8192 keys is 2³¹ floats, one too many), and the whole at most an
+     * eighth of the heap's limit, since a chunk per thread can be alive at once. Otherwise the caller pools row
+     * by row, which packs nothing.
+     */
+    static boolean fits(int count, int block, int d, int dvPad) {
+        long stride = ((long) count + block - 1) / block * block;
+        long keys = stride * d;
+        long values = stride * dvPad;
+        return keys <= Sizes.MAX_ARRAY_LENGTH && values <= Sizes.MAX_ARRAY_LENGTH
+                && 4 * (keys + values) <= Runtime.getRuntime().maxMemory() / 8;
     }
 
     /** Keys and values {@code [start, start + count)}, in slabs of {@code block} keys × {@code width} columns. */

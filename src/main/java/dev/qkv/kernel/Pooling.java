@@ -35,6 +35,11 @@ public final class Pooling {
 
     private Pooling() {}
 
+    /** The shards of keys {@code [0, end)}: counted in long, since {@code end + SHARD − 1} passes 2³¹ near the top. */
+    public static int shards(int end) {
+        return (int) (((long) end + SHARD - 1) / SHARD);
+    }
+
     /**
      * Query row i sees keys {@code [0, ends[i])}, and of those, when {@code rowMask} is not null, only the keys
      * j with {@code rowMask.apply(i)[j]}. Row by row with {@link Kernels#pool}, any scoring.
@@ -46,7 +51,7 @@ public final class Pooling {
         if (n >= 4) {
             parallel.forEach(n, i -> {
                 RowState state = new RowState(dv);
-                for (int s = 0; s * SHARD < ends[i]; s++) {
+                for (int s = 0, shards = shards(ends[i]); s < shards; s++) {
                     shard(kernels, score, queries, i, keys, values, s, ends[i], rowMask, state);
                     PartialRows.merge(out.max, out.sum, out.acc, i, i * dv, state.max, state.sum, state.acc, 0, dv);
                 }
@@ -55,7 +60,7 @@ public final class Pooling {
         }
         for (int i = 0; i < n; i++) {
             int row = i;
-            int shards = (ends[i] + SHARD - 1) / SHARD;
+            int shards = shards(ends[i]);
             PartialRows parts = new PartialRows(shards, dv);
             parallel.forEach(shards, s -> {
                 RowState state = new RowState(dv);
@@ -73,7 +78,7 @@ public final class Pooling {
             int end, IntFunction<boolean[]> rowMask, RowState state) {
         state.reset();
         int from = s * SHARD;
-        int to = Math.min(from + SHARD, end);
+        int to = from + Math.min(SHARD, end - from);
         if (rowMask == null) {
             kernels.pool(score, queries, row, keys, values, from, to, state);
             return;

@@ -111,8 +111,9 @@ public final class ScalarKernels implements Kernels {
     public void pool(Score score, Tensor queries, int query, Tensor keys, Tensor values, int from, int to,
             RowState state) {
         float[] block = state.block;
-        for (int start = from; start < to; start += BLOCK) {
-            int end = Math.min(start + BLOCK, to);
+        // start + BLOCK would pass 2³¹ in the last block of 2³¹ − 1 keys
+        for (int start = from, end; start < to; start = end) {
+            end = start + Math.min(BLOCK, to - start);
             int count = end - start;
             scores(score, queries, query, keys, start, end, block);
             float blockMax = max(block, 0, count);

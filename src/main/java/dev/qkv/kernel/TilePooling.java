@@ -20,9 +20,10 @@ final class TilePooling {
     /**
      * Many queries under scores {@code factor · qᵀk} with the {@link FlashTiles} kernels; query row i sees keys
      * {@code [0, ends[i])}. Tasks are (shard, group) pairs, shard by shard, so the shards in use at once are
-     * about as many as the threads; each task's state is merged into {@code out} in shard order.
+     * about as many as the threads; each task's state is merged into {@code out} in shard order. Returns false,
+     * having done nothing, when a shard's packed keys would not fit ({@link KeyChunk#fits}).
      */
-    static void pool(float factor, Tensor queries, Tensor keys, Tensor values, int[] ends, PartialRows out,
+    static boolean pool(float factor, Tensor queries, Tensor keys, Tensor values, int[] ends, PartialRows out,
             Pooling.Parallel parallel) {
         FlashTiles tiles = FlashTiles.INSTANCE;
         int n = queries.rows();
@@ -31,8 +32,11 @@ final class TilePooling {
         for (int end : ends) {
             maxEnd = Math.max(maxEnd, end);
         }
+        if (!KeyChunk.fits(Math.min(Pooling.SHARD, maxEnd), FlashTiles.BLOCK, keys.cols(), dvPad)) {
+            return false;
+        }
         int groups = (n + GROUP - 1) / GROUP;
-        int shards = (maxEnd + Pooling.SHARD - 1) / Pooling.SHARD;
+        int shards = Pooling.shards(maxEnd);
         int last = maxEnd;
         SharedChunk[] chunks = new SharedChunk[shards];
         for (int s = 0; s < shards; s++) {
@@ -53,6 +57,7 @@ final class TilePooling {
             chunks[s].release();
             merges[g].offer(s, rows);
         });
+        return true;
     }
 
     /** A shard's packed keys, built by the first task that needs it and dropped when the last one is done. */
