@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.qkv.TestKernels;
 import dev.qkv.io.Npy;
 import dev.qkv.tensor.Tensor;
 import java.io.IOException;
@@ -26,7 +27,7 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /** {@code qkv pool} against float64 NumPy references (src/test/resources/cli/make_fixtures.py), and its refusals. */
 class PoolCommandTest {
@@ -122,7 +123,7 @@ class PoolCommandTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"scalar", "vector"})
+    @MethodSource("dev.qkv.TestKernels#names")
     void poolsLikeNumPy(String kernel) throws IOException {
         Path weights = dir.resolve("w.npy");
         Path lse = dir.resolve("lse.npy");
@@ -222,6 +223,7 @@ class PoolCommandTest {
     @ParameterizedTest
     @CsvSource({"300, 5000, scalar", "300, 5000, vector", "1, 20000, scalar", "1, 20000, vector"})
     void twoThreadsOnShapesThatSpawnHelpersPoolLikeFloat64(int n, int m, String kernel) throws IOException {
+        TestKernels.assumeAvailable(kernel);
         Path q = dir.resolve("q.npy");
         Path k = dir.resolve("k.npy");
         Path v = dir.resolve("v.npy");
