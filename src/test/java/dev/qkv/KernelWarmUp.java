@@ -1,5 +1,6 @@
 package dev.qkv;
 
+import dev.qkv.kernel.KernelProvider;
 import dev.qkv.tensor.Tensor;
 import java.io.IOException;
 import java.io.InputStream;
@@ -128,7 +129,7 @@ public final class KernelWarmUp implements LauncherSessionListener {
 
     /** Warms up until every watched method is C2's; returns the report's lines. */
     private static List<String> warmUp() throws IOException {
-        String kernels = Attention.builder().kernels("vector").build().kernels().toString();
+        String kernels = KernelProvider.named("vector").toString();
         Instant start = Instant.now();
         Path jfr = Files.createTempFile("qkv-warm-up", ".jfr");
         Tiers tiers;
