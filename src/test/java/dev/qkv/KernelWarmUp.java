@@ -43,8 +43,8 @@ import org.junit.platform.launcher.LauncherSessionListener;
  * {@code jdk.Compilation} and {@code jdk.CompilerInlining} events during the warm-up. The watched methods are
  * the library's methods that call a vector operation (read from their bytecode with {@link ClassFile}) and
  * that the warm-up made hot enough for a profiled C1 compile (tier 2 or 3); the warm-up repeats its rounds until
- * every one of them is compiled by C2 (tier 4), standalone or inlined into a tier-4 compile, or {@link #BUDGET}
- * is spent.
+ * every one of them is compiled by C2 (tier 4), standalone or inlined into a tier-4 compile, and none of them
+ * was deoptimized (jdk.Deoptimization) during the last batch of rounds, or {@link #BUDGET} is spent.
  * Methods C1 compiled at tier 1 are trivial ones (C2 inlines them into their callers) and are only listed.
  * The outcome goes into system property {@value #RESULT_PROPERTY}, which {@code KernelWarmUpTest} checks, and,
  * with every watched method's tier, into the report. A second recording through the suite counts the watched
@@ -60,11 +60,8 @@ public final class KernelWarmUp implements LauncherSessionListener {
     /** The most the warm-up may take; on the loaded 2-core build machine it takes a few seconds. */
     private static final Duration BUDGET = Duration.ofSeconds(120);
 
-    /** Query count, key count, key width, value width: one query, tiles of many, tails in every loop. */
-    private static final int[][] SHAPES = {
-        {1, 512, 128, 128}, {1, 300, 17, 9}, {1, 1, 1, 1}, {2, 0, 8, 8}, {3, 129, 33, 65},
-        {8, 200, 64, 64}, {37, 100, 40, 31}, {16, 128, 128, 128},
-    };
+    /** Keys of one shard of the flash-decoding split (dev.qkv's 8192), to warm up the merge of shards too. */
+    private static final int SHARD = 8192;
 
     private Path report;
     private Recording suite;
@@ -103,6 +100,7 @@ public final class KernelWarmUp implements LauncherSessionListener {
             suite.dump(jfr);
             suite.close();
             Map<String, int[]> counts = new TreeMap<>();  // method -> {deoptimizations, tier-4 compiles}
+            Map<String, Set<String>> reasons = new TreeMap<>();  // method -> reason/action line bytecode
             for (RecordedEvent e : RecordingFile.readAllEvents(jfr)) {
                 RecordedMethod m = e.getValue("method");
                 if (m == null || !Watched.is(m.getType().getName(), m.getName() + m.getDescriptor())) {
@@ -111,6 +109,8 @@ public final class KernelWarmUp implements LauncherSessionListener {
                 String name = m.getType().getName() + "." + m.getName() + m.getDescriptor();
                 if (e.getEventType().getName().equals("jdk.Deoptimization")) {
                     counts.computeIfAbsent(name, k -> new int[2])[0]++;
+                    reasons.computeIfAbsent(name, k -> new TreeSet<>()).add(e.getString("reason") + "/"
+                            + e.getString("action") + " line " + e.getInt("lineNumber") + " " + e.getString("instruction"));
                 } else if (e.getInt("compileLevel") == 4 && e.getBoolean("succeded")) {
                     counts.computeIfAbsent(name, k -> new int[2])[1]++;
                 }
@@ -120,7 +120,8 @@ public final class KernelWarmUp implements LauncherSessionListener {
             lines.add("");
             lines.add("During the suite (" + Duration.between(suiteStart, Instant.now()).toSeconds()
                     + " s): deoptimizations and tier-4 (re)compilations of watched methods");
-            counts.forEach((name, c) -> lines.add("  deopt " + c[0] + "  tier-4 compiles " + c[1] + "  " + name));
+            counts.forEach((name, c) -> lines.add("  deopt " + c[0] + "  tier-4 compiles " + c[1] + "  " + name
+                    + (reasons.containsKey(name) ? "  " + reasons.get(name) : "")));
             Files.write(report, lines, StandardCharsets.UTF_8, java.nio.file.StandardOpenOption.APPEND);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
@@ -132,13 +133,15 @@ public final class KernelWarmUp implements LauncherSessionListener {
         String kernels = KernelProvider.named("vector").toString();
         Instant start = Instant.now();
         Path jfr = Files.createTempFile("qkv-warm-up", ".jfr");
-        Tiers tiers;
+        Tiers tiers = null;
+        boolean stable = false;  // no watched method deoptimized in the last batch of rounds
         int rounds = 0;
         long roundNanos = 0;
         long checkNanos = 0;
         try (Recording recording = new Recording()) {
             recording.enable("jdk.Compilation").withThreshold(Duration.ZERO);
             recording.enable("jdk.CompilerInlining");
+            recording.enable("jdk.Deoptimization");
             recording.setToDisk(true);
             recording.start();
             Random random = new Random(42);
@@ -149,16 +152,19 @@ public final class KernelWarmUp implements LauncherSessionListener {
                 }
                 long t1 = System.nanoTime();
                 recording.dump(jfr);
+                int deoptsBefore = tiers == null ? -1 : tiers.deopts();
                 tiers = Tiers.of(jfr);
+                stable = tiers.deopts() == deoptsBefore;
                 roundNanos += t1 - t0;
                 checkNanos += System.nanoTime() - t1;
-            } while (!tiers.done() && Duration.between(start, Instant.now()).compareTo(BUDGET) < 0);
+            } while (!(tiers.done() && stable) && Duration.between(start, Instant.now()).compareTo(BUDGET) < 0);
         } finally {
             Files.deleteIfExists(jfr);
         }
         double seconds = Duration.between(start, Instant.now()).toMillis() / 1000.0;
-        String outcome = (tiers.done() ? "ok" : "failed") + ": " + tiers.c2.size() + " watched methods C2-compiled, "
-                + tiers.pending().size() + " not, after " + rounds + " rounds, " + seconds + " s (" + roundNanos / 1_000_000 + " ms in rounds, " + checkNanos / 1_000_000
+        String outcome = (tiers.done() && stable ? "ok" : "failed") + ": " + tiers.c2.size()
+                + " watched methods C2-compiled, " + tiers.pending().size() + " not, " + tiers.deopts()
+                + " deoptimizations of them, none in the last 5 rounds: " + stable + "; after " + rounds + " rounds, " + seconds + " s (" + roundNanos / 1_000_000 + " ms in rounds, " + checkNanos / 1_000_000
                 + " ms reading JFR), " + kernels;
         System.setProperty(RESULT_PROPERTY, outcome);
         List<String> lines = new ArrayList<>();
@@ -174,25 +180,35 @@ public final class KernelWarmUp implements LauncherSessionListener {
         return lines;
     }
 
-    /** Pools, weights, masks and partials of every shape under every scoring, with the vector kernels. */
+    /**
+     * Pools, weights, masks and partials under every scoring, on 1 and 2 threads, with the vector kernels, at
+     * shapes drawn anew each round: every loop of the kernels runs with and without a tail, zero times and many,
+     * so C2's profile-based traps (a loop predicate, an untaken branch) fire here and not in the middle of a
+     * property that compares bits across calls.
+     */
     private static void round(Random random) {
         Scoring[] scorings = {Scoring.dot(), Scoring.scaledDot(), Scoring.gaussian(2)};
-        try (Arena arena = Arena.ofConfined()) {
-            for (int[] s : SHAPES) {
-                int n = s[0];
-                int m = s[1];
-                Tensor queries = random(arena, random, n, s[2]);
-                Tensor keys = random(arena, random, m, s[2]);
-                Tensor values = random(arena, random, m, s[3]);
-                Tensor out = Tensor.allocate(arena, n, s[3]);
+        try (Arena arena = Arena.ofShared()) {
+            for (int shape = 0; shape < 8; shape++) {
+                // Shape 0: few queries over 2-3 shards; 1: one query at d = dv = 128 (the 8-row P·V); the rest random.
+                int n = shape == 0 ? 1 + random.nextInt(3) : shape == 1 ? 1 : 1 + random.nextInt(shape < 4 ? 4 : 40);
+                int m = shape == 0 ? 2 * SHARD + random.nextInt(SHARD) : shape == 1 ? 512
+                        : random.nextInt(shape < 4 ? 40 : 700);
+                int d = shape == 1 ? 128 : 1 + random.nextInt(shape == 0 ? 24 : 140);
+                int dv = shape == 1 ? 128 : 1 + random.nextInt(shape == 0 ? 24 : 70);
+                Tensor queries = random(arena, random, n, d);
+                Tensor keys = random(arena, random, m, d);
+                Tensor values = random(arena, random, m, dv);
+                Tensor out = Tensor.allocate(arena, n, dv);
                 Tensor lse = Tensor.allocate(arena, n);
                 int[] lengths = random.ints(n, 0, m + 1).toArray();
                 for (Scoring scoring : scorings) {
-                    Attention attention = Attention.builder().scoring(scoring).kernels("vector").build();
+                    Attention attention = Attention.builder().scoring(scoring).kernels("vector")
+                            .threads(1 + random.nextInt(2)).build();
                     attention.pool(queries, keys, values, Mask.none(), out, lse);
                     attention.pool(queries, keys, values, Mask.causal(), out, lse);
                     attention.pool(queries, keys, values, Mask.validLengths(lengths), out, lse);
-                    if (n * m <= 16384) {
+                    if ((long) n * m <= 16384) {
                         attention.weights(arena, queries, keys);
                     }
                     int h = m / 2;
@@ -267,16 +283,24 @@ public final class KernelWarmUp implements LauncherSessionListener {
     }
 
     /** The tiers the watched methods reached, from one JFR file. */
-    private record Tiers(Map<String, Set<Integer>> levels, Map<String, String> c2) {
+    private record Tiers(Map<String, Set<Integer>> levels, Map<String, String> c2, int deopts) {
 
         static Tiers of(Path jfr) throws IOException {
             Map<String, Set<Integer>> levels = new TreeMap<>();
             Map<String, String> c2 = new TreeMap<>();
             Set<Long> tier4 = new HashSet<>();
             List<RecordedEvent> inlinings = new ArrayList<>();
+            int deopts = 0;
             for (RecordedEvent e : RecordingFile.readAllEvents(jfr)) {
                 if (e.getEventType().getName().equals("jdk.CompilerInlining")) {
                     inlinings.add(e);
+                    continue;
+                }
+                if (e.getEventType().getName().equals("jdk.Deoptimization")) {
+                    RecordedMethod m = e.getValue("method");
+                    if (m != null && Watched.is(m.getType().getName(), m.getName() + m.getDescriptor())) {
+                        deopts++;
+                    }
                     continue;
                 }
                 if (!e.getBoolean("succeded")) {
@@ -304,7 +328,7 @@ public final class KernelWarmUp implements LauncherSessionListener {
                             "inlined into a tier-4 compile");
                 }
             }
-            return new Tiers(levels, c2);
+            return new Tiers(levels, c2, deopts);
         }
 
         /** Methods C1 compiled with profiles (tiers 2, 3) that C2 has not compiled. */

@@ -3,6 +3,7 @@ package dev.qkv;
 import dev.qkv.kernel.KernelProvider;
 import dev.qkv.kernel.Kernels;
 import java.util.List;
+import org.junit.jupiter.api.Assumptions;
 
 /**
  * The kernels a test JVM can run. Surefire runs the suite three times (see the pom): at the preferred vector
@@ -22,6 +23,14 @@ public final class TestKernels {
     /** {@code "scalar"}, and {@code "vector"} when the module is present. */
     public static List<String> names() {
         return vectorModulePresent() ? List.of("scalar", "vector") : List.of("scalar");
+    }
+
+    /**
+     * Skips the calling JUnit test (reported as skipped) when kernels {@code name} cannot run in this JVM: for the
+     * parameterised tests whose parameters name the kernels.
+     */
+    public static void assumeAvailable(String name) {
+        Assumptions.assumeTrue(names().contains(name), "kernels \"" + name + "\" need module jdk.incubator.vector");
     }
 
     /** The kernels of {@link #names()}. */
