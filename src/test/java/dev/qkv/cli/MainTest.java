@@ -1,6 +1,7 @@
 package dev.qkv.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -24,5 +25,16 @@ class MainTest {
     @Test
     void anUnknownOptionIsCalledThat() {
         assertEquals("bench: unknown option '--fast' (see 'qkv bench --help')", errorOf("bench", "--fast"));
+    }
+
+    @Test
+    void anOutOfMemoryErrorIsOneLineAndStatus1() {
+        StringWriter err = new StringWriter();
+        int status = Main.outOfMemory("pool", new OutOfMemoryError("Java heap space"), new PrintWriter(err, true));
+        assertEquals(Main.EXIT_FAILURE, status);
+        String[] lines = err.toString().strip().split("\n");
+        assertEquals(1, lines.length, err.toString());
+        assertTrue(lines[0].startsWith("pool: out of memory (Java heap space); the JVM may use "), lines[0]);
+        assertTrue(lines[0].endsWith(" GB; give the JVM more with JAVA_TOOL_OPTIONS=-Xmx<size>"), lines[0]);
     }
 }
