@@ -18,8 +18,9 @@ class MainTest {
 
     @Test
     void anUnknownCommandIsCalledThatAndTheCommandsAreListed() {
-        assertEquals("qkv: unknown command 'pol'; the commands are pool, grad, heatmap, demo, bench, convert, help (see 'qkv --help')",
-                errorOf("pol"));
+        String commands = String.join(", ", new picocli.CommandLine(new Main()).getSubcommands().keySet());
+        assertTrue(commands.startsWith("pool, ") && commands.endsWith(", help"), commands);
+        assertEquals("qkv: unknown command 'pol'; the commands are " + commands + " (see 'qkv --help')", errorOf("pol"));
     }
 
     @Test
