@@ -10,7 +10,6 @@ import static dev.qkv.PropertyChecks.inOneJitState;
 import static dev.qkv.PropertyChecks.sameBits;
 import static dev.qkv.PropertyChecks.sameBitsOnOtherInputs;
 
-import dev.qkv.kernel.KernelProvider;
 import dev.qkv.kernel.Kernels;
 import dev.qkv.tensor.Tensor;
 import java.lang.foreign.Arena;
@@ -47,7 +46,7 @@ class AttentionProperties {
     /** The kernels every law is checked for. */
     @Provide
     Arbitrary<Kernels> kernels() {
-        return Arbitraries.of(KernelProvider.named("scalar"), KernelProvider.named("vector"));
+        return Arbitraries.of(TestKernels.all());
     }
 
     /**

@@ -6,7 +6,6 @@ import static dev.qkv.PropertyChecks.sameBits;
 import static dev.qkv.PropertyChecks.sameBitsOnOtherInputs;
 
 import dev.qkv.Problem.MaskKind;
-import dev.qkv.kernel.KernelProvider;
 import dev.qkv.kernel.Kernels;
 import dev.qkv.tensor.Tensor;
 import java.lang.foreign.Arena;
@@ -30,7 +29,7 @@ class GradientProperties {
 
     @Provide
     Arbitrary<Kernels> kernels() {
-        return Arbitraries.of(KernelProvider.named("scalar"), KernelProvider.named("vector"));
+        return Arbitraries.of(TestKernels.all());
     }
 
     /** 1 to 40 queries (one, one tile, two tiles) over 0 to 300 keys (several blocks of 64), any mask. */

@@ -6,7 +6,6 @@ import static dev.qkv.PropertyChecks.checkWithin;
 import static dev.qkv.PropertyChecks.sameBitsOnOtherInputs;
 
 import dev.qkv.Problem.MaskKind;
-import dev.qkv.kernel.KernelProvider;
 import dev.qkv.kernel.Kernels;
 import dev.qkv.tensor.Tensor;
 import java.lang.foreign.Arena;
@@ -27,7 +26,7 @@ class MaskProperties {
 
     @Provide
     Arbitrary<Kernels> kernels() {
-        return Arbitraries.of(KernelProvider.named("scalar"), KernelProvider.named("vector"));
+        return Arbitraries.of(TestKernels.all());
     }
 
     @Provide

@@ -50,7 +50,7 @@ class MultiHeadProperties {
         Arbitrary<Integer> small = Arbitraries.integers().between(1, 3);
         Arbitrary<Object[]> shapes = Combinators.combine(small, small, small, ns, ms, Problem.dims(20), Problem.dims(20))
                 .as((b, hkv, g, n, m, d, dv) -> new Object[] {b, hkv, g, n, m, d, dv});
-        return Combinators.combine(Arbitraries.of("scalar", "vector"), Problem.scorings(), shapes,
+        return Combinators.combine(Arbitraries.of(TestKernels.names()), Problem.scorings(), shapes,
                 Arbitraries.of(true, false), Arbitraries.of(true, false), Arbitraries.of(Masks.class),
                 Arbitraries.of(1, 2, 3, 8), Arbitraries.longs())
                 .as((kernels, scoring, s, projection, shared, masks, threads, seed) -> new Case(kernels, scoring,

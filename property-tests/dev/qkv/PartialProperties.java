@@ -8,7 +8,6 @@ import static dev.qkv.PropertyChecks.check;
 import static dev.qkv.PropertyChecks.checkLogSumExp;
 import static dev.qkv.PropertyChecks.checkWithin;
 
-import dev.qkv.kernel.KernelProvider;
 import dev.qkv.kernel.Kernels;
 import dev.qkv.tensor.Tensor;
 import java.lang.foreign.Arena;
@@ -34,7 +33,7 @@ class PartialProperties {
 
     @Provide
     Arbitrary<Kernels> kernels() {
-        return Arbitraries.of(KernelProvider.named("scalar"), KernelProvider.named("vector"));
+        return Arbitraries.of(TestKernels.all());
     }
 
     @Provide

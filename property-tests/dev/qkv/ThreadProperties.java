@@ -3,7 +3,6 @@ package dev.qkv;
 import static dev.qkv.PropertyChecks.sameBits;
 
 import dev.qkv.Problem.MaskKind;
-import dev.qkv.kernel.KernelProvider;
 import dev.qkv.kernel.Kernels;
 import dev.qkv.kernel.Pooling;
 import dev.qkv.tensor.Tensor;
@@ -33,7 +32,7 @@ class ThreadProperties {
 
     @Provide
     Arbitrary<Kernels> kernels() {
-        return Arbitraries.of(KernelProvider.named("scalar"), KernelProvider.named("vector"));
+        return Arbitraries.of(TestKernels.all());
     }
 
     private static final Arbitrary<MaskKind> MASKS = Arbitraries.of(MaskKind.NONE, MaskKind.VALID_LENGTHS,

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.qkv.Float64Reference;
+import dev.qkv.NeedsVectorModule;
 import dev.qkv.Scoring;
 import dev.qkv.tensor.Tensor;
 import java.lang.foreign.Arena;
@@ -25,6 +26,7 @@ import net.jqwik.api.Provide;
  * tiles, 64-key blocks, 96-row groups, 8192-key shards, and dv around the micro tile's width of two vectors; each
  * row has its own end, so a tile mixes rows that stop in different blocks.
  */
+@NeedsVectorModule
 class FlashTilesProperties {
 
     /**

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.qkv.NeedsVectorModule;
 import dev.qkv.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -31,6 +32,7 @@ import net.jqwik.api.Provide;
  * their rows. The vector kernels are this JVM's, at the width of {@link VectorKernels#SPECIES}: the
  * preferred one, or another for a whole JVM with {@code -Dqkv.vectorBits}.
  */
+@NeedsVectorModule
 class VectorKernelsProperties {
 
     private static final double U = 0x1p-24;

@@ -79,6 +79,7 @@ class ThreadsContractTest {
     @ParameterizedTest
     @CsvSource({"scalar, 300, 512", "scalar, 1, 20000", "vector, 300, 512", "vector, 1, 20000"})
     void aCallFromTheExecutorsOwnThreadFinishes(String kernels, int n, int m) throws Exception {
+        TestKernels.assumeAvailable(kernels);
         ExecutorService single = Executors.newSingleThreadExecutor();
         try {
             Attention attention = Attention.builder().kernels(kernels).threads(2).executor(single).build();
@@ -96,6 +97,7 @@ class ThreadsContractTest {
     @ParameterizedTest
     @CsvSource({"scalar, 300, 512", "scalar, 1, 20000", "vector, 300, 512", "vector, 1, 20000"})
     void aCallOnASaturatedExecutorFinishes(String kernels, int n, int m) {
+        TestKernels.assumeAvailable(kernels);
         ExecutorService busy = Executors.newFixedThreadPool(2);
         CountDownLatch release = new CountDownLatch(1);
         try {
@@ -124,6 +126,7 @@ class ThreadsContractTest {
     @ParameterizedTest
     @ValueSource(strings = {"scalar", "vector"})
     void aCallOnAnExecutorThatRejectsFinishes(String kernels) {
+        TestKernels.assumeAvailable(kernels);
         Attention attention = Attention.builder().kernels(kernels).threads(3).executor(r -> {
             throw new RejectedExecutionException("full");
         }).build();
@@ -155,6 +158,7 @@ class ThreadsContractTest {
             "vector, global, 3, 7", "vector, global, 300, 512", "vector, global, 1, 20000",
             "vector, auto, 3, 7", "vector, auto, 300, 512", "vector, auto, 1, 20000"})
     void threadsReadTensorsOfSharedGlobalAndAutomaticArenas(String kernels, String kind, int n, int m) {
+        TestKernels.assumeAvailable(kernels);
         Attention attention = Attention.builder().kernels(kernels).threads(2).build();
         assertSameAsSerial(kernels, n, m, () -> {
             Arena arena = arena(kind).get();
@@ -175,6 +179,7 @@ class ThreadsContractTest {
     @CsvSource({"scalar, 3, 7", "scalar, 300, 512", "scalar, 1, 20000",
             "vector, 3, 7", "vector, 300, 512", "vector, 1, 20000"})
     void threadsRefuseTensorsOfAConfinedArenaAtEveryShape(String kernels, int n, int m) {
+        TestKernels.assumeAvailable(kernels);
         Attention attention = Attention.builder().kernels(kernels).threads(2).build();
         try (Arena confined = Arena.ofConfined(); Arena shared = Arena.ofShared()) {
             Tensor q = random(shared, n, 16, 1);

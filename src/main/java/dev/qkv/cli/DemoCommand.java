@@ -53,6 +53,7 @@ final class DemoCommand implements Callable<Integer> {
     static final String KERNEL_WEIGHTS = "kernel-weights.png";
     static final String WIDTH_FITS = "width-fits.png";
     static final String WIDTH_WEIGHTS = "width-weights.png";
+    static final String HEAD_WEIGHTS = "head-weights.png";
 
     @Spec
     CommandSpec spec;
@@ -75,6 +76,7 @@ final class DemoCommand implements Callable<Integer> {
             pictures.add(new Picture(IDENTITY, "eye(10) as weights: each query attends to its own key only",
                     identity(arena)::writePng));
             regression(out, arena, pictures);
+            heads(out, arena, pictures);
             for (Picture p : pictures) {
                 outputs.write(dir.resolve(p.name()), p.writer());
             }
@@ -209,6 +211,26 @@ final class DemoCommand implements Callable<Integer> {
                 KernelRegressionDemo.plot(data, widths)::writePng));
         pictures.add(new Picture(WIDTH_WEIGHTS, "their weights, validation inputs x training inputs",
                 KernelRegressionDemo.weights(widths)::writePng));
+    }
+
+    /** Four heads of random projections over the same data: Nadaraya–Watson at four widths at once. */
+    private static void heads(PrintWriter out, Arena arena, List<Picture> pictures) {
+        HeadsDemo.Heads heads = HeadsDemo.run(arena, KernelRegressionDemo.data());
+        out.println();
+        out.printf(Locale.ROOT, "4. Multi-head attention: %d heads, each projecting x by its own random 1 x %d matrix"
+                + " w_h (N(0, %.0f^2))%n", HeadsDemo.HEADS, HeadsDemo.HEAD_DIM, HeadsDemo.SCALE);
+        out.println("   (queries and keys alike), Gaussian scoring with sigma = 1: |x w_h - x_i w_h|^2 = (x - x_i)^2"
+                + " |w_h|^2, so");
+        out.println("   head h is Nadaraya-Watson regression of width 1/|w_h|. The heads are views into one (1, n, H*d)");
+        out.println("   projection (Tensor.splitHeads), the values one column every head reads; one MultiHeadAttention"
+                + " call.");
+        out.println("     head  |w_h|   width   MSE");
+        for (int h = 0; h < HeadsDemo.HEADS; h++) {
+            out.printf(Locale.ROOT, "     %-5d %-7.3f %-7.3f %.3f%n", h, heads.norms()[h], 1 / heads.norms()[h],
+                    heads.meanSquaredErrors()[h]);
+        }
+        pictures.add(new Picture(HEAD_WEIGHTS, "the four heads' weights, validation inputs x training inputs",
+                HeadsDemo.heatmap(heads)::writePng));
     }
 
     private static String row(Fit fit) {

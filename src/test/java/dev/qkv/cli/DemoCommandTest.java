@@ -76,6 +76,7 @@ class DemoCommandTest {
                 story);
         assertTrue(story.contains("query \"Li\" -> weights [0.000, 1.000, 0.000, 0.000] -> \"Lin\""), story);
         assertTrue(story.contains("the mean of the values (1/6 of each first name), exactly"), story);
+        assertTrue(story.contains("4. Multi-head attention: 4 heads"), story);
 
         Data data = KernelRegressionDemo.data();
         List<Fit> kernels = KernelRegressionDemo.kernels(arena, data);
@@ -86,7 +87,8 @@ class DemoCommandTest {
                 DemoCommand.KERNEL_FITS, KernelRegressionDemo.plot(data, kernels).toImage(),
                 DemoCommand.KERNEL_WEIGHTS, KernelRegressionDemo.weights(kernels).toImage(),
                 DemoCommand.WIDTH_FITS, KernelRegressionDemo.plot(data, widths).toImage(),
-                DemoCommand.WIDTH_WEIGHTS, KernelRegressionDemo.weights(widths).toImage());
+                DemoCommand.WIDTH_WEIGHTS, KernelRegressionDemo.weights(widths).toImage(),
+                DemoCommand.HEAD_WEIGHTS, HeadsDemo.heatmap(HeadsDemo.run(arena, data)).toImage());
         for (Map.Entry<String, BufferedImage> e : expected.entrySet()) {
             Path file = dir.resolve(e.getKey());
             assertSameSize(e.getValue(), read(file), e.getKey());

@@ -19,7 +19,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * {@code qkv pool} over batches and heads against PyTorch's float64 {@code scaled_dot_product_attention} with
@@ -110,7 +110,7 @@ class HeadsCommandTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"scalar", "vector"})
+    @MethodSource("dev.qkv.TestKernels#names")
     void groupedQueryHeadsPoolLikePyTorch(String kernel) throws IOException {
         Path weights = dir.resolve("w.npy");
         Path lse = dir.resolve("lse.npy");

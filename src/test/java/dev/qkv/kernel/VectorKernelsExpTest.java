@@ -3,6 +3,7 @@ package dev.qkv.kernel;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.qkv.NeedsVectorModule;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
@@ -13,6 +14,7 @@ import org.junit.jupiter.api.Test;
  * most on 256-bit vectors (0.500 for subnormal results); the bound leaves room for other stubs. At this JVM's
  * width ({@code -Dqkv.vectorBits} picks another for a whole JVM).
  */
+@NeedsVectorModule
 class VectorKernelsExpTest {
 
     static final double MAX_ULPS = 1.0;
