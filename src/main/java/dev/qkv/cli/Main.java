@@ -55,14 +55,22 @@ public final class Main implements Runnable {
             CommandLine.ParseResult parsed = cli.getParseResult();
             String name = parsed != null && parsed.subcommand() != null ? parsed.subcommand().commandSpec().name()
                     : cli.getCommandName();
-            err.println(name + ": out of memory (" + e.getMessage() + ") with at most "
-                    + Sizes.gigabytes(Runtime.getRuntime().maxMemory()) + " for the JVM; give it more with"
-                    + " JAVA_TOOL_OPTIONS=-Xmx<size>");
-            if (debug()) {
-                e.printStackTrace(err);
-            }
-            return EXIT_FAILURE;
+            return outOfMemory(name, e, err);
         }
+    }
+
+    /**
+     * An {@link OutOfMemoryError} the size checks did not foresee (the commands refuse what cannot fit before
+     * they start): one line, exit status 1.
+     */
+    static int outOfMemory(String command, OutOfMemoryError e, PrintWriter err) {
+        err.println(command + ": out of memory (" + e.getMessage() + "); the JVM may use "
+                + Sizes.gigabytes(Runtime.getRuntime().maxMemory()) + " of heap and the machine has "
+                + Sizes.gigabytes(Sizes.physicalMemory()) + "; give the JVM more with JAVA_TOOL_OPTIONS=-Xmx<size>");
+        if (debug()) {
+            e.printStackTrace(err);
+        }
+        return EXIT_FAILURE;
     }
 
     private static boolean debug() {

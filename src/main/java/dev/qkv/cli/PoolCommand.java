@@ -13,6 +13,8 @@ import java.lang.foreign.Arena;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -95,11 +97,17 @@ final class PoolCommand implements Callable<Integer> {
         // Shared: with --threads, helper threads read the mapped inputs and write the outputs.
         try (Arena arena = Arena.ofShared(); AtomicOutputs outputs = new AtomicOutputs()) {
             outputs.reserve(Arrays.asList(queries, keys, values, validLens, maskFile), out, lse, weights);
-            Tensor q = Npy.readTensor(queries, arena);
-            Tensor k = Npy.readTensor(keys, arena);
-            Tensor v = Npy.readTensor(values, arena);
+            checkSizes();
+            InputFiles inputs = new InputFiles();
+            Tensor q = Npy.readTensor(inputs.stamp(queries), arena);
+            Tensor k = Npy.readTensor(inputs.stamp(keys), arena);
+            Tensor v = Npy.readTensor(inputs.stamp(values), arena);
             if (q.rank() > 2 || k.rank() > 2 || v.rank() > 2) {
-                poolBatched(attention, arena, outputs, q, k, v);
+                inputs.read(() -> {
+                    poolBatched(attention, arena, outputs, q, k, v);
+                    return null;
+                });
+                inputs.checkUnchanged();
                 outputs.commit();
                 return 0;
             }
@@ -112,13 +120,16 @@ final class PoolCommand implements Callable<Integer> {
 
             Tensor o = q.rank() == 1 ? Tensor.allocate(arena, v.cols()) : Tensor.allocate(arena, q.rows(), v.cols());
             Tensor l = lse == null ? null : Tensor.allocate(arena, q.rows());
-            attention.pool(q, k, v, mask, o, l);
+            Tensor w = inputs.read(() -> {
+                attention.pool(q, k, v, mask, o, l);
+                return weights == null ? null : attention.weights(arena, q, k, mask);
+            });
+            inputs.checkUnchanged();
             outputs.write(out, path -> Npy.write(path, o));
             if (l != null) {
                 outputs.write(lse, path -> Npy.write(path, l));
             }
-            if (weights != null) {
-                Tensor w = attention.weights(arena, q, k, mask);
+            if (w != null) {
                 outputs.write(weights, path -> Npy.write(path, w));
             }
             outputs.commit();
@@ -176,7 +187,8 @@ final class PoolCommand implements Callable<Integer> {
         int[] values = lens.values();
         for (int i = 0; i < values.length; i++) {
             if (values[i] < 0) {
-                throw new CliException(validLens + ": valid length " + i + " is negative: " + values[i]);
+                throw new CliException(validLens + ": the valid length at index " + i + " is " + values[i]
+                        + "; it must be 0 or more");
             }
         }
         if (perBatch) {
@@ -187,6 +199,52 @@ final class PoolCommand implements Callable<Integer> {
             rows[b] = Arrays.copyOfRange(values, b * n, (b + 1) * n);
         }
         return MultiHeadAttention.validLengths(rows);
+    }
+
+    /**
+     * Refuses, before any work, a run that cannot fit in memory: its outputs and the inputs that are
+     * converted rather than mapped (all off the Java heap, so bounded by the machine's memory), and an
+     * explicit mask (on the heap: the file's ints, the boolean matrix, and the mask's own copy of it, so
+     * six bytes an entry, bounded by the JVM's -Xmx). The output has a row for every query of every batch and
+     * head, {@code prod(Q.shape[:-1])}; shapes of the wrong rank are left for the reading to refuse.
+     */
+    private void checkSizes() throws IOException {
+        NpyHeader qh = Npy.readHeader(queries);
+        NpyHeader kh = Npy.readHeader(keys);
+        NpyHeader vh = Npy.readHeader(values);
+        int[] qs = qh.shape();
+        int[] ks = kh.shape();
+        int[] vs = vh.shape();
+        if (qs.length < 1 || ks.length < 2 || vs.length < 2) {
+            return;
+        }
+        double n = 1;
+        for (int i = 0; i < qs.length - 1; i++) {
+            n *= qs[i];
+        }
+        long m = ks[ks.length - 2];
+        long dv = vs[vs.length - 1];
+        Sizes.Budget budget = new Sizes.Budget();
+        String rows = String.format(Locale.ROOT, "%.0f", n);
+        budget.add("--out", 4 * n * dv, rows + " × " + dv + " floats");
+        if (lse != null) {
+            budget.add("--lse", 4 * n, rows + " floats");
+        }
+        if (weights != null) {
+            budget.add("--weights", 4 * n * m, rows + " × " + m + " floats");
+        }
+        for (Map.Entry<Path, NpyHeader> input : List.of(Map.entry(queries, qh), Map.entry(keys, kh), Map.entry(values, vh))) {
+            String dtype = input.getValue().dtype();
+            if (!dtype.equals("<f4") && !dtype.equals("<f2")) {
+                budget.add(input.getKey() + " (" + dtype + ", converted)", 4.0 * input.getValue().elementCount(),
+                        input.getValue().shapeString() + " as floats");
+            }
+        }
+        budget.checkOffHeap();
+        if (maskFile != null) {
+            NpyHeader mh = Npy.readHeader(maskFile);
+            Sizes.checkHeap(maskFile + ": a mask of shape " + mh.shapeString(), 6.0 * mh.elementCount());
+        }
     }
 
     private Attention configure() {

@@ -14,6 +14,9 @@ import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.lang.foreign.Arena;
 import java.net.URISyntaxException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
@@ -416,6 +419,45 @@ class PoolCommandTest {
         Npy.writeInts(lens, new int[] {2, -1, 0});
         assertRefused(lens + ": the valid length of query 1 is -1; it must be 0 or more",
                 pool("Q.npy", "K.npy", "--valid-lens", lens.toString()));
+    }
+
+    /** A version 1.0 .npy file of {@code dtype} and {@code shape} holding {@code dataBytes} zero bytes. */
+    private Path npy(String name, String dtype, String shape, int dataBytes) throws IOException {
+        String dict = "{'descr': '" + dtype + "', 'fortran_order': False, 'shape': " + shape + ", }";
+        int length = dict.length() + 1 + (64 - (10 + dict.length() + 1) % 64) % 64;
+        String header = dict + " ".repeat(length - dict.length() - 1) + "\n";
+        ByteBuffer b = ByteBuffer.allocate(10 + length + dataBytes).order(ByteOrder.LITTLE_ENDIAN);
+        b.put(new byte[] {(byte) 0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0}).putShort((short) length);
+        b.put(header.getBytes(StandardCharsets.ISO_8859_1));
+        Path file = dir.resolve("../" + name).normalize();
+        Files.write(file, b.array());
+        return file;
+    }
+
+    /**
+     * Shapes whose files are a header alone (d = 0 or m = 0 need no data) but whose outputs no machine holds:
+     * refused at once, naming the size, before any work (the --weights case used to pool for 27 s first).
+     */
+    @Test
+    void outputsLargerThanTheMachineAreRefusedBeforeAnyWork() throws IOException {
+        int big = Integer.MAX_VALUE;
+        Path q = npy("q0.npy", "<f4", "(" + big + ", 0)", 0);
+        Path k = npy("k0.npy", "<f4", "(" + big + ", 0)", 0);
+        Path v = npy("v0.npy", "<f4", "(" + big + ", 0)", 0);
+        assertRefused("this run needs 1.84e+10 GB of memory (--weights: 2147483647 × 2147483647 floats, 1.84e+10 GB),"
+                + " more than the ", "pool", "--queries", q.toString(), "--keys", k.toString(), "--values",
+                v.toString(), "--out", dir.resolve("o.npy").toString(), "--weights", dir.resolve("w.npy").toString());
+
+        Path q1000 = npy("q1000.npy", "<f4", "(1000, 0)", 0);
+        Path kEmpty = npy("kEmpty.npy", "<f4", "(0, 0)", 0);
+        Path vWide = npy("vWide.npy", "<f4", "(0, 2147483639)", 0);
+        assertRefused("this run needs 8.59e+03 GB of memory (--out: 1000 × 2147483639 floats, 8.59e+03 GB)", "pool",
+                "--queries", q1000.toString(), "--keys", kEmpty.toString(), "--values", vWide.toString(), "--out",
+                dir.resolve("o.npy").toString());
+
+        Path mask = npy("mask.npy", "|b1", "(" + big + ", " + big + ")", 0);
+        assertRefused(mask + ": a mask of shape (2147483647, 2147483647) needs 2.77e+10 GB of Java heap, more than"
+                + " the ", pool("Q.npy", "K.npy", "--mask", mask.toString()));
     }
 
     @Test
