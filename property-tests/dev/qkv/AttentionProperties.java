@@ -10,6 +10,7 @@ import static dev.qkv.PropertyChecks.inOneJitState;
 import static dev.qkv.PropertyChecks.sameBits;
 import static dev.qkv.PropertyChecks.sameBitsOnOtherInputs;
 
+import dev.qkv.algorithm.Pooling;
 import dev.qkv.kernel.Kernels;
 import dev.qkv.tensor.Tensor;
 import java.lang.foreign.Arena;
@@ -482,7 +483,7 @@ class AttentionProperties {
     Arbitrary<Case> referenceCases() {
         Arbitrary<Case> small = cases();
         Arbitrary<Case> manyKeys = cases(scorings(),
-                Arbitraries.integers().between(Kernels.BLOCK - 1, 3 * Kernels.BLOCK + 1), 4, true);
+                Arbitraries.integers().between(Pooling.ROW_BLOCK - 1, 3 * Pooling.ROW_BLOCK + 1), 4, true);
         return Arbitraries.frequencyOf(Tuple.of(4, small), Tuple.of(1, manyKeys));
     }
 
@@ -571,15 +572,16 @@ class AttentionProperties {
     // ---- helpers
 
     /**
-     * Whether {@link Attention} pools n queries under this scoring with the many-query tiles, as it decides in
-     * {@code compute}: kernels that have tiles (the vector ones), more than one query, dot scoring, no explicit mask.
+     * Whether {@link Attention} pools n queries under this scoring with the many-query tiles, as the algorithm layer
+     * decides ({@code dev.qkv.algorithm.Pooling#pool}): more than one query and dot scoring, with either kernels
+     * (both have tile micro-kernels), whatever the mask.
      */
     static boolean tiled(Kernels kernels, int n, Scoring scoring) {
-        return kernels.name().equals("vector") && n > 1 && !scoring.isGaussian();
+        return n > 1 && !scoring.isGaussian();
     }
 
     private static Attention attention(Scoring scoring, Kernels kernels) {
-        return Attention.builder().scoring(scoring).kernels(kernels).build();
+        return Attention.builder().scoring(scoring).kernels(kernels.name()).build();
     }
 
     private static float[][] pool(Kernels kernels, Case c, Arena arena) {

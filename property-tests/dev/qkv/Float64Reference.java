@@ -7,7 +7,7 @@ import static dev.qkv.ErrorBounds.U;
 import static dev.qkv.ErrorBounds.U64;
 import static dev.qkv.ErrorBounds.gamma;
 
-import dev.qkv.kernel.Pooling;
+import dev.qkv.algorithm.Pooling;
 import java.util.Arrays;
 
 /**
@@ -61,7 +61,7 @@ public final class Float64Reference {
 
     /**
      * Keys per block of the finest online softmax any path runs: the many-query tiles' 64 (the row kernels use
-     * {@link dev.qkv.kernel.Kernels#BLOCK}, 256). More blocks only widen the bounds, so counting in blocks of this
+     * {@link dev.qkv.algorithm.Pooling#ROW_BLOCK}, 256). More blocks only widen the bounds, so counting in blocks of this
      * size covers every path.
      */
     public static final int FINEST_BLOCK = 64;

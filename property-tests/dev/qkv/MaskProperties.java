@@ -205,7 +205,7 @@ class MaskProperties {
     }
 
     private static Attention attention(Kernels kernels, Problem p, boolean checkFinite) {
-        return Attention.builder().scoring(p.scoring()).kernels(kernels).checkFinite(checkFinite).build();
+        return Attention.builder().scoring(p.scoring()).kernels(kernels.name()).checkFinite(checkFinite).build();
     }
 
     /** Output, log-sum-exp and weights of one call each, under the problem's mask. */

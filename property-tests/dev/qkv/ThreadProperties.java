@@ -4,7 +4,7 @@ import static dev.qkv.PropertyChecks.sameBits;
 
 import dev.qkv.Problem.MaskKind;
 import dev.qkv.kernel.Kernels;
-import dev.qkv.kernel.Pooling;
+import dev.qkv.algorithm.Pooling;
 import dev.qkv.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.util.List;
@@ -111,7 +111,7 @@ class ThreadProperties {
     }
 
     private static Attention.Builder builder(Problem p, Kernels kernels) {
-        return Attention.builder().scoring(p.scoring()).kernels(kernels);
+        return Attention.builder().scoring(p.scoring()).kernels(kernels.name());
     }
 
     /** Output and log-sum-exp. */

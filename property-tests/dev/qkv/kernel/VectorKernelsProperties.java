@@ -5,6 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.qkv.NeedsVectorModule;
+import dev.qkv.algorithm.Pooling;
+import dev.qkv.algorithm.Rows;
+import dev.qkv.algorithm.Visibility;
+import dev.qkv.algorithm.Workers;
 import dev.qkv.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -229,7 +233,7 @@ class VectorKernelsProperties {
                 total += exact[i];
             }
             double epsilon = 2 * delta + U * (spread + 2 * delta) + 2 * U;
-            int blocks = (m + Kernels.BLOCK - 1) / Kernels.BLOCK;
+            int blocks = (m + Pooling.ROW_BLOCK - 1) / Pooling.ROW_BLOCK;
             double relative = Math.expm1(epsilon) + gamma(m + 8) + 2 * U * (blocks + 1);
             for (int j = 0; j < dv; j++) {
                 double weighted = 0;
@@ -290,11 +294,11 @@ class VectorKernelsProperties {
         return wide.columns(1, 1 + t.cols());
     }
 
+    /** One query pooled by the algorithm layer over these kernels, finished. */
     private static float[] pool(Kernels kernels, Score score, Tensor queries, Tensor keys, Tensor values) {
-        RowState state = new RowState(values.cols());
-        kernels.pool(score, queries, 0, keys, values, 0, keys.rows(), state);
+        Rows rows = Pooling.pool(kernels, score, queries, keys, values, Visibility.all(1, keys.rows()), Workers.SERIAL);
         float[] out = new float[values.cols()];
-        state.finish(out);
+        rows.finish(0, out);
         return out;
     }
 

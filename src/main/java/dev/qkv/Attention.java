@@ -1,18 +1,17 @@
 package dev.qkv;
 
 import dev.qkv.algorithm.Backward;
-import dev.qkv.kernel.Kernels;
+import dev.qkv.algorithm.Pooling;
+import dev.qkv.algorithm.Rows;
+import dev.qkv.algorithm.Visibility;
+import dev.qkv.algorithm.Workers;
 import dev.qkv.kernel.KernelProvider;
-import dev.qkv.kernel.PartialRows;
-import dev.qkv.kernel.Pooling;
-import dev.qkv.kernel.Score;
+import dev.qkv.kernel.Kernels;
 import dev.qkv.tensor.Sizes;
 import dev.qkv.tensor.Tensor;
 import java.lang.foreign.Arena;
-import java.util.Arrays;
 import java.util.Objects;
 import java.util.concurrent.Executor;
-import java.util.function.IntPredicate;
 
 /**
  * Attention pooling: for each query q, {@code out(q) = Σᵢ α(q, kᵢ) vᵢ} with
@@ -51,7 +50,7 @@ public final class Attention {
 
     private Attention(Builder b) {
         this.scoring = b.scoring;
-        this.kernels = b.kernels != null ? b.kernels : KernelProvider.defaults();
+        this.kernels = b.kernels != null ? KernelProvider.named(b.kernels) : KernelProvider.defaults();
         this.checkFinite = b.checkFinite;
         this.threads = b.threads;
         this.workers = new Workers(b.threads, b.executor);
@@ -72,9 +71,9 @@ public final class Attention {
         return scoring;
     }
 
-    /** The kernels that do the work. */
-    public Kernels kernels() {
-        return kernels;
+    /** The name of the kernels that do the work: {@code "scalar"} or {@code "vector"}. */
+    public String kernels() {
+        return kernels.name();
     }
 
     /** The most threads one call uses. */
@@ -133,37 +132,32 @@ public final class Attention {
         finish(compute(queries.asMatrix(), keys, values, mask), out, logSumExp);
     }
 
-    private static void finish(PartialRows rows, Tensor out, Tensor logSumExp) {
-        for (int i = 0; i < rows.rows(); i++) {
-            rows.finish(i, out, i);
+    private static void finish(Rows rows, Tensor out, Tensor logSumExp) {
+        Tensor o = out.asMatrix();
+        float[] row = new float[rows.valueDim()];
+        for (int i = 0; i < rows.queries(); i++) {
+            rows.finish(i, row);
+            o.copyRowFrom(i, row);
             if (logSumExp != null) {
-                logSumExp.asMatrix().set(0, i, rows.logSumExp(i));
+                logSumExp.asMatrix().set(0, i, (float) rows.logSumExp(i));
             }
         }
     }
 
     /**
      * The partial state of pooling the queries over these keys and values only, to be merged with the
-     * partials of other shards of keys (see {@link Partial}). Masks index the keys given here.
+     * partials of other shards of keys (see {@link Partial}). Masks index the keys given here. For a single query of
+     * shape (d,), the partial's {@link Partial#output(Arena)} has shape (dv,), as {@link #pool} would.
      */
     public Partial partial(Tensor queries, Tensor keys, Tensor values, Mask mask) {
         checkInputs(queries, keys, values, mask);
-        return new Partial(compute(queries.asMatrix(), keys, values, mask));
+        return new Partial(compute(queries.asMatrix(), keys, values, mask), queries.rank() == 1);
     }
 
-    /** Every row's state: by tiles of queries where the kernels have them, else row by row. */
-    private PartialRows compute(Tensor queries, Tensor keys, Tensor values, Mask mask) {
-        int n = queries.rows();
-        Score score = scoring.resolve(queries.cols());
-        int[] ends = mask.ends(n, keys.rows());
-        PartialRows rows = new PartialRows(n, values.cols());
-        boolean tiled = n > 1 && !mask.hasExplicit() && score.kind() == Score.Kind.DOT
-                && kernels.poolTiles(score.factor(), queries, keys, values, ends, rows, workers);
-        if (!tiled) {
-            Pooling.rows(kernels, score, queries, keys, values, ends, mask.hasExplicit() ? mask::explicitRow : null,
-                    rows, workers);
-        }
-        return rows;
+    /** Every query's state, by the algorithm layer. */
+    private Rows compute(Tensor queries, Tensor keys, Tensor values, Mask mask) {
+        Visibility visibility = mask.visibility(queries.rows(), keys.rows());
+        return Pooling.pool(kernels, scoring.resolve(queries.cols()), queries, keys, values, visibility, workers);
     }
 
     /** The attention weights, n×m (or (m,)), in a new tensor owned by {@code arena}. */
@@ -191,30 +185,8 @@ public final class Attention {
         checkOutput("weights", weights, queries.rows(), keys.rows());
         Sizes.checkHeapArray("a row of " + keys.rows() + " scores", keys.rows(), Float.BYTES);
         Tensor q = queries.asMatrix();
-        Tensor w = weights.asMatrix();
-        Score score = scoring.resolve(q.cols());
-        int n = q.rows();
-        int m = keys.rows();
-        float[] row = new float[m];
-        for (int i = 0; i < n; i++) {
-            int end = mask.end(i, n, m);
-            Arrays.fill(row, end, m, 0f);
-            kernels.scores(score, q, i, keys, 0, end, row);
-            boolean[] visible = mask.explicitRow(i);
-            for (int j = 0; visible != null && j < end; j++) {
-                if (!visible[j]) {
-                    row[j] = Float.NEGATIVE_INFINITY;
-                }
-            }
-            float max = kernels.max(row, 0, end);
-            if (max == Float.NEGATIVE_INFINITY) {
-                Arrays.fill(row, 0, end, 0f);
-            } else {
-                float sum = kernels.expAndSum(row, 0, end, max);
-                kernels.scale(row, 0, end, 1f / sum);
-            }
-            w.copyRowFrom(i, row);
-        }
+        Pooling.weights(kernels, scoring.resolve(q.cols()), q, keys, mask.visibility(q.rows(), keys.rows()),
+                weights.asMatrix());
     }
 
     /**
@@ -280,7 +252,7 @@ public final class Attention {
             lse[i] = lseRow.get(0, i);
         }
         double dFactor = Backward.run(kernels, scoring.resolve(queries.cols()), queries.asMatrix(), keys, values,
-                mask.ends(n, keys.rows()), mask.hasExplicit() ? mask::explicitRow : null, gradOut.asMatrix(),
+                mask.visibility(n, keys.rows()), gradOut.asMatrix(),
                 out.asMatrix(), lse, dQueries == null ? null : dQueries.asMatrix(), dKeys, dValues, workers);
         double sigma = scoring.ownSigma();
         // f = 1/(2σ²): ∂f/∂σ = −1/σ³.
@@ -299,7 +271,7 @@ public final class Attention {
         scoring.resolve(queries.cols());
         if (checkFinite) {
             Checks.finite("queries", queries, null);
-            Checks.finite("keys", keys, seen(queries.rows(), keys.rows(), mask));
+            Checks.finite("keys", keys, mask.visibility(queries.rows(), keys.rows()).seen());
         }
     }
 
@@ -309,9 +281,9 @@ public final class Attention {
         Checks.values(keys, values);
         Checks.readableByThreads("values", values, threads);
         Sizes.checkHeapArray("the partial state of " + queries.rows() + " queries × " + values.cols() + " values",
-                (long) queries.rows() * values.cols(), Float.BYTES);
+                (long) queries.rows() * values.cols(), Double.BYTES);
         if (checkFinite) {
-            Checks.finite("values", values, seen(queries.rows(), keys.rows(), mask));
+            Checks.finite("values", values, mask.visibility(queries.rows(), keys.rows()).seen());
         }
     }
 
@@ -324,30 +296,10 @@ public final class Attention {
         }
     }
 
-    /**
-     * Which of m keys some query sees: the only key and value rows pooling reads, so the only ones checked. A
-     * predicate rather than an array of m flags, which for m near 2³¹ would need gigabytes of heap.
-     */
-    private static IntPredicate seen(int n, int m, Mask mask) {
-        int[] ends = mask.ends(n, m);
-        int last = Arrays.stream(ends).max().orElse(0);
-        if (!mask.hasExplicit()) {
-            return j -> j < last;
-        }
-        return j -> {
-            for (int i = 0; i < n; i++) {
-                if (j < ends[i] && mask.explicitRow(i)[j]) {
-                    return true;
-                }
-            }
-            return false;
-        };
-    }
-
     /** Configures an {@link Attention}. Not thread-safe; the built object is. */
     public static final class Builder {
         private Scoring scoring = Scoring.scaledDot();
-        private Kernels kernels;
+        private String kernels;
         private boolean checkFinite;
         private int threads = 1;
         private Executor executor;
@@ -387,20 +339,17 @@ public final class Attention {
             return this;
         }
 
-        /** The kernels to run; {@link KernelProvider#defaults()} unless set. */
-        public Builder kernels(Kernels kernels) {
-            this.kernels = Objects.requireNonNull(kernels, "kernels");
-            return this;
-        }
-
         /**
-         * The kernels called {@code name}, {@code "scalar"} or {@code "vector"}.
+         * The kernels called {@code name}, {@code "scalar"} or {@code "vector"}; unless set, the vector kernels when
+         * the JVM can run them well, else the scalar ones (system property {@code qkv.kernel} overrides the choice).
          *
          * @throws IllegalArgumentException for any other name, or for {@code "vector"} when module
-         *     {@code jdk.incubator.vector} is not in the boot layer (see {@link KernelProvider#named})
+         *     {@code jdk.incubator.vector} is not in the boot layer
          */
         public Builder kernels(String name) {
-            return kernels(KernelProvider.named(Objects.requireNonNull(name, "name")));
+            KernelProvider.named(Objects.requireNonNull(name, "name"));
+            this.kernels = name;
+            return this;
         }
 
         /**

@@ -1,6 +1,13 @@
 package dev.qkv;
 
-import dev.qkv.kernel.ScalarKernels;
+import dev.qkv.algorithm.Pooling;
+import dev.qkv.algorithm.Rows;
+import dev.qkv.algorithm.Softmax;
+import dev.qkv.algorithm.Visibility;
+import dev.qkv.algorithm.Workers;
+import dev.qkv.kernel.KernelProvider;
+import dev.qkv.kernel.Kernels;
+import dev.qkv.kernel.Score;
 import dev.qkv.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.util.Arrays;
@@ -26,9 +33,10 @@ import java.util.Objects;
  * the values of the nearest keys.
  *
  * <p>Shapes are those of {@link Attention}: queries n×d (or a single query (d,)), keys m×d, values m×dv; the
- * output n×dv (or (dv,)), the weights n×m (or (m,)). Squared distances are computed in float by the scalar
- * kernels, the weights and their sums in double, and the results rounded to float. This is the readable
- * form, not a fast one: it makes a pass over the keys per query.
+ * output n×dv (or (dv,)), the weights n×m (or (m,)). Squared distances are computed in float by the selected
+ * kernels (vector or scalar, as for {@link Attention}); the Gaussian's weights and output are those of softmax
+ * attention with {@code Scoring.gaussian(σ)}, computed by the same code; the other kernels' values and their sum are
+ * taken in double, and the weights rounded to float.
  *
  * <p>Immutable and thread-safe. Every method checks its arguments, including that they are finite, and
  * throws {@link IllegalArgumentException} naming the offending shapes or value, or
@@ -42,12 +50,16 @@ public record KernelRegression(SmoothingKernel kernel, double sigma) {
     /**
      * Regression with kernel K and width σ.
      *
-     * @throws IllegalArgumentException if sigma is not finite and positive
+     * @throws IllegalArgumentException if sigma is not finite and positive, or so small that 1/(2σ²) does not fit
+     *     in a float
      */
     public KernelRegression {
         Objects.requireNonNull(kernel, "kernel");
         if (!(sigma > 0) || !Double.isFinite(sigma)) {
             throw new IllegalArgumentException("sigma must be finite and > 0, got " + sigma);
+        }
+        if (1 / (2 * sigma * sigma) > Float.MAX_VALUE) {
+            throw new IllegalArgumentException("sigma " + sigma + " is too small: 1/(2σ²) does not fit in a float");
         }
     }
 
@@ -58,14 +70,12 @@ public record KernelRegression(SmoothingKernel kernel, double sigma) {
         Tensor weights = queries.rank() == 1 ? Tensor.allocate(arena, m) : Tensor.allocate(arena, queries.rows(), m);
         Tensor q = queries.asMatrix();
         Tensor w = weights.asMatrix();
-        double[] row = new double[m];
-        float[] rounded = new float[m];
+        Kernels kernels = KernelProvider.defaults();
+        float[] row = new float[m];
+        double[] values = new double[m];
         for (int i = 0; i < q.rows(); i++) {
-            weights(q, i, keys, row);
-            for (int j = 0; j < m; j++) {
-                rounded[j] = (float) row[j];
-            }
-            w.copyRowFrom(i, rounded);
+            weights(kernels, q, i, keys, row, values);
+            w.copyRowFrom(i, row);
         }
         return weights;
     }
@@ -81,21 +91,23 @@ public record KernelRegression(SmoothingKernel kernel, double sigma) {
         Tensor out = queries.rank() == 1 ? Tensor.allocate(arena, dv) : Tensor.allocate(arena, queries.rows(), dv);
         Tensor q = queries.asMatrix();
         Tensor o = out.asMatrix();
-        double[] row = new double[m];
-        double[] acc = new double[dv];
-        float[] rounded = new float[dv];
+        Kernels kernels = KernelProvider.defaults();
+        float[] row = new float[dv];
+        if (kernel == SmoothingKernel.GAUSSIAN) {
+            Rows rows = Pooling.pool(kernels, gaussian(), q, keys, values, Visibility.all(q.rows(), m), Workers.SERIAL);
+            for (int i = 0; i < q.rows(); i++) {
+                rows.finish(i, row);
+                o.copyRowFrom(i, row);
+            }
+            return out;
+        }
+        float[] weights = new float[m];
+        double[] kernelValues = new double[m];
         for (int i = 0; i < q.rows(); i++) {
-            weights(q, i, keys, row);
-            Arrays.fill(acc, 0);
-            for (int j = 0; j < m; j++) {
-                for (int c = 0; c < dv; c++) {
-                    acc[c] += row[j] * values.get(j, c);
-                }
-            }
-            for (int c = 0; c < dv; c++) {
-                rounded[c] = (float) acc[c];
-            }
-            o.copyRowFrom(i, rounded);
+            weights(kernels, q, i, keys, weights, kernelValues);
+            Arrays.fill(row, 0f);
+            kernels.accumulate(weights, values, 0, m, row);
+            o.copyRowFrom(i, row);
         }
         return out;
     }
@@ -122,32 +134,32 @@ public record KernelRegression(SmoothingKernel kernel, double sigma) {
         return KernelRegressionGradients.of(this, arena, queries, keys, values, gradOut);
     }
 
-    /** Query i's normalised weights over every key, into {@code w}: all 0 if every kernel value is 0. */
-    private void weights(Tensor queries, int i, Tensor keys, double[] w) {
+    /** {@code −‖q − k‖²/(2σ²)}: the Gaussian kernel's softmax scores. */
+    private Score gaussian() {
+        return Score.negativeSquaredDistance((float) (1 / (2 * sigma * sigma)));
+    }
+
+    /**
+     * Query i's normalised weights over every key, into {@code w}: all 0 if every kernel value is 0. The Gaussian's
+     * are the softmax of its scores, max-subtracted ({@link Softmax#weights}), so they never all underflow: a query
+     * far from every key still gets the nearest keys' values. The other kernels' values are taken in double
+     * ({@code kernelValues}) at the distances the kernels compute, and divided by their sum.
+     */
+    private void weights(Kernels kernels, Tensor queries, int i, Tensor keys, float[] w, double[] kernelValues) {
         int m = keys.rows();
-        int d = keys.cols();
-        double nearest = Double.POSITIVE_INFINITY;
-        for (int j = 0; j < m; j++) {
-            w[j] = ScalarKernels.INSTANCE.squaredDistance(queries.segment(), queries.rowOffset(i), keys.segment(),
-                    keys.rowOffset(j), d);
-            nearest = Math.min(nearest, w[j]);
-        }
-        double sum = 0;
-        for (int j = 0; j < m; j++) {
-            double squared = w[j];
-            if (kernel == SmoothingKernel.GAUSSIAN) {
-                // K(u)/K(u_nearest): exactly 1 for the nearest keys, with no ∞ − ∞ when distances overflow.
-                w[j] = squared == nearest ? 1 : Math.exp(-(squared - nearest) / (2 * sigma * sigma));
-            } else {
-                w[j] = kernel.at(Math.sqrt(squared) / sigma);
-            }
-            sum += w[j];
-        }
-        if (sum == 0) {
+        if (kernel == SmoothingKernel.GAUSSIAN) {
+            kernels.scores(gaussian(), queries, i, keys, 0, m, w);
+            Softmax.weights(kernels, w, 0, m);
             return;
         }
+        kernels.scores(Score.negativeSquaredDistance(1f), queries, i, keys, 0, m, w);
+        double sum = 0;
         for (int j = 0; j < m; j++) {
-            w[j] /= sum;
+            kernelValues[j] = kernel.at(Math.sqrt(-w[j]) / sigma);
+            sum += kernelValues[j];
+        }
+        for (int j = 0; j < m; j++) {
+            w[j] = sum == 0 ? 0f : (float) (kernelValues[j] / sum);
         }
     }
 

@@ -1,5 +1,6 @@
 package dev.qkv;
 
+import dev.qkv.algorithm.Visibility;
 import java.util.Arrays;
 import java.util.Objects;
 
@@ -84,30 +85,44 @@ public final class Mask {
     }
 
     /**
-     * A mask that lets a key through when both this one and {@code other} do.
+     * A mask that lets a key through when both this one and {@code other} do. Two explicit masks combine key by key
+     * (one of a single row applying to every query of the other).
      *
-     * @throws IllegalArgumentException if both have valid lengths or both an explicit matrix
+     * @throws IllegalArgumentException if both have valid lengths, or both are explicit with different shapes (other
+     *     than one row against n rows of the same width)
      */
     public Mask and(Mask other) {
         Objects.requireNonNull(other, "other");
         if (validLengths != null && other.validLengths != null) {
             throw new IllegalArgumentException("cannot combine two sets of valid lengths");
         }
-        if (explicit != null && other.explicit != null) {
-            throw new IllegalArgumentException("cannot combine two explicit masks");
-        }
         return new Mask(validLengths != null ? validLengths : other.validLengths, causal || other.causal,
-                explicit != null ? explicit : other.explicit);
+                explicit == null ? other.explicit : other.explicit == null ? explicit : both(explicit, other.explicit));
+    }
+
+    /** Key by key, a visible where both are; a single row applies to every row of the other. */
+    private static boolean[][] both(boolean[][] a, boolean[][] b) {
+        int cols = a.length == 0 ? 0 : a[0].length;
+        int otherCols = b.length == 0 ? 0 : b[0].length;
+        if (cols != otherCols || (a.length != b.length && a.length != 1 && b.length != 1)) {
+            throw new IllegalArgumentException("cannot combine an explicit mask of shape (" + a.length + ", " + cols
+                    + ") with one of shape (" + b.length + ", " + otherCols + ")");
+        }
+        int rows = Math.max(a.length, b.length);
+        boolean[][] both = new boolean[rows][cols];
+        for (int i = 0; i < rows; i++) {
+            boolean[] x = a[a.length == 1 ? 0 : i];
+            boolean[] y = b[b.length == 1 ? 0 : i];
+            for (int j = 0; j < cols; j++) {
+                both[i][j] = x[j] && y[j];
+            }
+        }
+        return both;
     }
 
     /** Whether every query sees every key. */
     public boolean isNone() {
         return validLengths == null && !causal && explicit == null;
-    }
-
-    /** Whether an explicit matrix or row takes part. */
-    boolean hasExplicit() {
-        return explicit != null;
     }
 
     /** Checks that this mask fits n queries and m keys. */
@@ -126,27 +141,20 @@ public final class Mask {
         }
     }
 
-    /** How many leading keys query i of n may see, out of m, before the explicit matrix. */
-    int end(int i, int n, int m) {
-        int end = validLengths == null ? m : Math.min(validLengths[i], m);
-        if (causal) {
-            end = (int) Math.clamp((long) i + 1 + m - n, 0, end);
-        }
-        return end;
-    }
-
-    /** {@link #end} for every query. */
-    int[] ends(int n, int m) {
+    /**
+     * This mask for n queries and m keys, as the algorithms apply it: query i sees keys before its end (valid length
+     * and causal diagonal) that the explicit matrix lets through.
+     */
+    Visibility visibility(int n, int m) {
         int[] ends = new int[n];
         for (int i = 0; i < n; i++) {
-            ends[i] = end(i, n, m);
+            int end = validLengths == null ? m : Math.min(validLengths[i], m);
+            if (causal) {
+                end = (int) Math.clamp((long) i + 1 + m - n, 0, end);
+            }
+            ends[i] = end;
         }
-        return ends;
-    }
-
-    /** Query i's row of the explicit matrix, or null when there is none. */
-    boolean[] explicitRow(int i) {
-        return explicit == null ? null : explicit[explicit.length == 1 ? 0 : i];
+        return Visibility.of(ends, explicit);
     }
 
     @Override

@@ -2,12 +2,10 @@ package dev.qkv;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.qkv.kernel.KernelProvider;
-import dev.qkv.kernel.ScalarKernels;
 import dev.qkv.tensor.Tensor;
 import java.lang.foreign.Arena;
 import org.junit.jupiter.api.Test;
@@ -16,14 +14,14 @@ class AttentionKernelsTest {
 
     @Test
     void theDefaultKernelsAreTheSelectedOnes() {
-        assertSame(KernelProvider.defaults(), Attention.scaledDot().kernels());
+        assertEquals(KernelProvider.defaults().name(), Attention.scaledDot().kernels());
     }
 
     @Test
     @NeedsVectorModule
     void kernelsCanBeChosenByName() {
-        assertSame(ScalarKernels.INSTANCE, Attention.builder().kernels("scalar").build().kernels());
-        assertEquals("vector", Attention.builder().kernels("vector").build().kernels().name());
+        assertEquals("scalar", Attention.builder().kernels("scalar").build().kernels());
+        assertEquals("vector", Attention.builder().kernels("vector").build().kernels());
     }
 
     @Test

@@ -1,7 +1,6 @@
 package dev.qkv.algorithm;
 
 import dev.qkv.kernel.Kernels;
-import dev.qkv.kernel.Pooling;
 import dev.qkv.kernel.Score;
 import dev.qkv.tensor.Tensor;
 import java.util.Arrays;
@@ -54,12 +53,17 @@ public final class Backward {
     /**
      * Writes dQ, dK and dV (each may be null: not computed) and returns ∂L/∂f, for scores {@code score} (its
      * factor f, applied to raw scores as the forward's kernels apply it). {@code out} and {@code logSumExp} are the
-     * forward's output (n × dv) and log-sum-exp (n entries); {@code rowMask} gives query i's explicit row, or is
-     * null when there is none. Shapes are trusted.
+     * forward's output (n × dv) and log-sum-exp (n entries); {@code visibility} says which keys each query sees.
+     * Shapes are trusted.
      */
-    public static double run(Kernels kernels, Score score, Tensor queries, Tensor keys, Tensor values, int[] ends,
-            IntFunction<boolean[]> rowMask, Tensor gradOut, Tensor out, float[] logSumExp, Tensor dQueries,
-            Tensor dKeys, Tensor dValues, Pooling.Parallel parallel) {
+    public static double run(Kernels kernels, Score score, Tensor queries, Tensor keys, Tensor values,
+            Visibility visibility, Tensor gradOut, Tensor out, float[] logSumExp, Tensor dQueries, Tensor dKeys,
+            Tensor dValues, Workers parallel) {
+        int[] ends = new int[queries.rows()];
+        for (int i = 0; i < ends.length; i++) {
+            ends[i] = visibility.end(i);
+        }
+        IntFunction<boolean[]> rowMask = visibility.hasExplicit() ? visibility::explicitRow : null;
         int n = queries.rows();
         int m = keys.rows();
         int d = queries.cols();

@@ -1,8 +1,10 @@
 package dev.qkv.cli;
 
+import dev.qkv.algorithm.Pooling;
+import dev.qkv.algorithm.Visibility;
+import dev.qkv.algorithm.Workers;
 import dev.qkv.kernel.KernelProvider;
 import dev.qkv.kernel.Kernels;
-import dev.qkv.kernel.RowState;
 import dev.qkv.kernel.ScalarKernels;
 import dev.qkv.kernel.Score;
 import dev.qkv.tensor.Tensor;
@@ -38,7 +40,8 @@ import picocli.CommandLine.Option;
  *   <li>softmax: max, exp-and-sum and scale over the m scores of each query; reads and writes them
  *       (counted as 8·m bytes) and 4·m flops (max, subtract, add, scale; exp not counted);
  *   <li>accumulate: Σ wᵢvᵢ over the m value rows; reads V (4·m·dv bytes), 2·m·dv flops;
- *   <li>pool: fused online-softmax pooling; reads K and V once (4·m·(d + dv) bytes), 4·m·d flops.
+ *   <li>pool: the fused online-softmax pooling {@code Attention.pool} runs (one query row by row, many as tiles);
+ *       reads K and V once per query (4·m·(d + dv) bytes), 4·m·d flops.
  * </ul>
  * Bytes and flops are per query, times n.
  */
@@ -226,7 +229,7 @@ final class BenchCommand implements Callable<Integer> {
         Score score = Score.dot((float) (1 / Math.sqrt(d)));
         float[] scores = new float[m];
         float[] acc = new float[d];
-        RowState state = new RowState(d);
+        Visibility all = Visibility.all(n, m);
         Arrays.fill(scores, 1f / m);
         return switch (op) {
             case "score" -> () -> {
@@ -254,15 +257,7 @@ final class BenchCommand implements Callable<Integer> {
                 }
                 sink += acc[0];
             };
-            default -> () -> {
-                float s = 0;
-                for (int i = 0; i < n; i++) {
-                    state.reset();
-                    k.pool(score, queries, i, keys, values, 0, m, state);
-                    s += state.sum();
-                }
-                sink += s;
-            };
+            default -> () -> sink += (float) Pooling.pool(k, score, queries, keys, values, all, Workers.SERIAL).sum(0);
         };
     }
 

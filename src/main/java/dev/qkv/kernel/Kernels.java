@@ -4,21 +4,24 @@ import dev.qkv.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
 
 /**
- * The kernels of attention pooling, behind one interface so the scalar reference and the Vector API
- * implementation can be swapped and compared. Kernels trust their arguments: shapes, ranges and open arenas
- * are checked by the public API before a kernel runs.
+ * The primitive kernels of attention pooling, behind one interface so the scalar reference
+ * ({@link ScalarKernels}) and the Vector API implementation ({@link VectorKernels}) can be swapped and compared.
+ * Primitives only: no threads, no masks, no whole algorithm; {@code dev.qkv.algorithm} composes them. Kernels
+ * trust their arguments: shapes, ranges and open arenas are checked by the public API before a kernel runs.
+ *
+ * <p>Two families: row kernels over tensors and {@code float[]} blocks (one query against a block of keys), and
+ * tile micro-kernels over packed panels ({@link #TILE_ROWS} queries against a block of {@link #TILE_BLOCK} keys,
+ * laid out as {@code dev.qkv.algorithm.KeyChunk} describes, {@link #tileWidth()} keys or columns per slab).
  *
  * <p>Every method is stateless and thread-safe; the caller owns the arrays it passes.
  */
 public interface Kernels {
 
-    /**
-     * Keys scored per block by {@link #pool}: big enough to amortise a rescale and the per-block calls, small
-     * enough that the block's scores (1 KiB) stay in L1 and its key and value rows (128 KiB each at d = 128)
-     * in L2 between the scoring pass and the value pass. The vector pool at m = 4096, d = 128 measured the
-     * same for 128, 256, 512 and 1024 within run-to-run spread (about 105–115 µs best, 170–180 µs median).
-     */
-    int BLOCK = 256;
+    /** Query rows of a micro tile: 4 broadcasts × 2 vectors = 8 accumulators (see {@link VectorKernels#tileScores}). */
+    int TILE_ROWS = 4;
+
+    /** Keys per block of a tile: a multiple of every {@link #tileWidth()}, small enough for K and V to stay in L1/L2. */
+    int TILE_BLOCK = 64;
 
     /** {@code "scalar"} or {@code "vector"}. */
     String name();
@@ -44,22 +47,32 @@ public interface Kernels {
     /** Multiplies each {@code x[i]} in {@code [from, to)} by {@code factor}. */
     void scale(float[] x, int from, int to, float factor);
 
-    /** {@code acc[j] += Σᵢ weights[i] · values[from + i][j]} for {@code i < to − from}, {@code j < values.cols()}. */
-    void accumulate(float[] weights, Tensor values, int from, int to, float[] acc);
+    /** {@code acc[c] += Σᵢ weights[at + i] · values[from + i][c]} for {@code i < to − from}, {@code c < values.cols()}. */
+    void accumulate(float[] weights, int at, Tensor values, int from, int to, float[] acc);
 
-    /**
-     * One pass of online softmax: folds keys and values {@code [from, to)} into {@code state} for query
-     * {@code query}, reading each key and value row once, block by block ({@link #BLOCK} keys).
-     */
-    void pool(Score score, Tensor queries, int query, Tensor keys, Tensor values, int from, int to, RowState state);
-
-    /**
-     * Pools many queries under scores {@code factor · qᵀk} with tiles of queries × blocks of keys, query row i
-     * seeing keys {@code [0, ends[i])}, into {@code out}; returns false, doing nothing, for kernels without
-     * tiles (the caller then goes row by row).
-     */
-    default boolean poolTiles(float factor, Tensor queries, Tensor keys, Tensor values, int[] ends, PartialRows out,
-            Pooling.Parallel parallel) {
-        return false;
+    /** {@link #accumulate(float[], int, Tensor, int, int, float[])} with the weights from index 0. */
+    default void accumulate(float[] weights, Tensor values, int from, int to, float[] acc) {
+        accumulate(weights, 0, values, from, to, acc);
     }
+
+    /** Keys (of Kᵀ) or columns (of V) per slab of a packed panel; {@link #TILE_BLOCK} is a multiple of it. */
+    int tileWidth();
+
+    /**
+     * A tile of scores: {@code s[r·TILE_BLOCK + j] = factor · Σₜ q[qOff + r·d + t] · kᵀ[t][j]} for the
+     * {@link #TILE_ROWS} rows r and the {@link #TILE_BLOCK} keys j of a block whose packed keys start at
+     * {@code kT[panel]}. The factor is applied to the finished qᵀk, as {@link Score} defines.
+     */
+    void tileScores(float[] q, int qOff, int d, float factor, float[] kT, int panel, float[] s);
+
+    /**
+     * P·V for a tile: {@code acc[aOff + r·dvPad + c] += Σ_{j ∈ [from, to)} p[r·TILE_BLOCK + j] · v[j0 + j][c]} for
+     * the {@link #TILE_ROWS} rows r and every column c below {@code dvPad} (a multiple of {@link #tileWidth()}),
+     * from the block of packed values that starts at {@code v[j0·dvPad]}.
+     */
+    void tileAccumulate(float[] p, int from, int to, float[] v, int j0, float[] acc, int aOff, int dvPad);
+
+    /** {@link #tileAccumulate} for one row: {@code acc[aOff + c] += Σ_{j ∈ [from, to)} p[pOff + j] · v[j0 + j][c]}. */
+    void tileAccumulateRow(float[] p, int pOff, int from, int to, float[] v, int j0, float[] acc, int aOff,
+            int dvPad);
 }

@@ -3,18 +3,20 @@ package dev.qkv.kernel;
 import dev.qkv.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
 
 /**
- * The reference kernels: plain loops in float arithmetic that read like the formulas
+ * The reference kernels: plain loops in float arithmetic, each one step of the formulas that
+ * {@code dev.qkv.algorithm.Softmax} composes:
  *
  * <pre>
- *   scores   sⱼ = a(q, kⱼ)
- *   softmax  αⱼ = exp(sⱼ − M) / Σₗ exp(sₗ − M),   M = maxₗ sₗ
- *   pool     out = Σⱼ αⱼ vⱼ
+ *   scores   sⱼ = a(q, kⱼ)                        {@link #scores}, {@link #tileScores}
+ *   softmax  αⱼ = exp(sⱼ − M) / Σₗ exp(sₗ − M)     {@link #max}, {@link #expAndSum}, {@link #scale}
+ *   pool     out = Σⱼ αⱼ vⱼ                        {@link #accumulate}, {@link #tileAccumulate}
  * </pre>
  *
- * Sums run left to right in float. The vector kernels must agree with these within the bound stated in
- * the properties that compare them.
+ * Sums run left to right in float; a product is rounded before it is added (never fused). The vector kernels
+ * must agree with these within the bound stated in the properties that compare them.
  */
 public final class ScalarKernels implements Kernels {
 
@@ -90,11 +92,11 @@ public final class ScalarKernels implements Kernels {
     }
 
     @Override
-    public void accumulate(float[] weights, Tensor values, int from, int to, float[] acc) {
+    public void accumulate(float[] weights, int at, Tensor values, int from, int to, float[] acc) {
         MemorySegment v = values.segment();
         int dv = values.cols();
         for (int i = from; i < to; i++) {
-            float w = weights[i - from];
+            float w = weights[at + i - from];
             long row = values.rowOffset(i);
             for (int j = 0; j < dv; j++) {
                 acc[j] += w * v.get(FLOAT, row + 4L * j);
@@ -102,32 +104,57 @@ public final class ScalarKernels implements Kernels {
         }
     }
 
+    /** Any width works for plain loops; 16 floats is one 512-bit vector, should C2 vectorise the inner loops. */
+    @Override
+    public int tileWidth() {
+        return 16;
+    }
+
     /**
-     * Online softmax, block by block: score the block, and if its maximum exceeds the running one, rescale
-     * what was accumulated by {@code exp(old − new)}; then add {@code exp(sⱼ − max)} to the sum and
-     * {@code exp(sⱼ − max)·vⱼ} to the accumulator.
+     * Each score is {@code Σₜ q[t]·k[t]} summed in order of t, as {@link #dot}; the loop runs over the keys of a
+     * slab innermost, so the sums of a slab are independent and contiguous.
      */
     @Override
-    public void pool(Score score, Tensor queries, int query, Tensor keys, Tensor values, int from, int to,
-            RowState state) {
-        float[] block = state.block;
-        // start + BLOCK would pass 2³¹ in the last block of 2³¹ − 1 keys
-        for (int start = from, end; start < to; start = end) {
-            end = start + Math.min(BLOCK, to - start);
-            int count = end - start;
-            scores(score, queries, query, keys, start, end, block);
-            float blockMax = max(block, 0, count);
-            if (blockMax == Float.NEGATIVE_INFINITY) {
-                continue; // every weight in this block is exactly 0
+    public void tileScores(float[] q, int qOff, int d, float factor, float[] kT, int panel, float[] s) {
+        int width = tileWidth();
+        Arrays.fill(s, 0, TILE_ROWS * TILE_BLOCK, 0f);
+        for (int r = 0; r < TILE_ROWS; r++) {
+            int row = r * TILE_BLOCK;
+            for (int slab = 0; slab < TILE_BLOCK; slab += width) {
+                int k = panel + slab * d; // slab / width slabs of d × width floats before this one
+                for (int t = 0; t < d; t++, k += width) {
+                    float x = q[qOff + r * d + t];
+                    for (int j = 0; j < width; j++) {
+                        s[row + slab + j] += x * kT[k + j];
+                    }
+                }
             }
-            if (blockMax > state.max) {
-                float rescale = (float) Math.exp(state.max - blockMax);
-                scale(state.acc, 0, state.acc.length, rescale);
-                state.sum *= rescale;
-                state.max = blockMax;
+            for (int j = 0; j < TILE_BLOCK; j++) {
+                s[row + j] = factor * s[row + j];
             }
-            state.sum += expAndSum(block, 0, count, state.max);
-            accumulate(block, values, start, end, state.acc);
+        }
+    }
+
+    @Override
+    public void tileAccumulate(float[] p, int from, int to, float[] v, int j0, float[] acc, int aOff, int dvPad) {
+        for (int r = 0; r < TILE_ROWS; r++) {
+            tileAccumulateRow(p, r * TILE_BLOCK, from, to, v, j0, acc, aOff + r * dvPad, dvPad);
+        }
+    }
+
+    @Override
+    public void tileAccumulateRow(float[] p, int pOff, int from, int to, float[] v, int j0, float[] acc, int aOff,
+            int dvPad) {
+        int width = tileWidth();
+        for (int j = from; j < to; j++) {
+            float w = p[pOff + j];
+            // Columns [c, c + width) of value j0 + j: slab c / width of the block, its row j.
+            for (int c = 0; c < dvPad; c += width) {
+                int row = j0 * dvPad + c * TILE_BLOCK + j * width;
+                for (int x = 0; x < width; x++) {
+                    acc[aOff + c + x] += w * v[row + x];
+                }
+            }
         }
     }
 }

@@ -24,7 +24,7 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>Only loaded when module {@code jdk.incubator.vector} is present: {@link KernelProvider} names this class
  * in a nested holder that only the vector path initialises. Stateless and thread-safe.
  */
-public class VectorKernels implements Kernels {
+public final class VectorKernels implements Kernels {
 
     /**
      * The species of every vector of qkv: the CPU's preferred one, or the width that system property
@@ -37,6 +37,9 @@ public class VectorKernels implements Kernels {
     static final VectorKernels INSTANCE = new VectorKernels();
 
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
+
+    /** Value rows per pass of {@link #accumulate}'s column chunks: a pass's rows (128 KiB at dv = 128) stay in L2. */
+    private static final int ROWS_PER_PASS = 256;
 
     private VectorKernels() {}
 
@@ -66,15 +69,6 @@ public class VectorKernels implements Kernels {
     @Override
     public String name() {
         return "vector";
-    }
-
-    /**
-     * Many queries as FlashAttention tiles ({@link FlashTiles}), at the width of {@link #SPECIES}.
-     */
-    @Override
-    public boolean poolTiles(float factor, Tensor queries, Tensor keys, Tensor values, int[] ends,
-            PartialRows out, Pooling.Parallel parallel) {
-        return TilePooling.pool(factor, queries, keys, values, ends, out, parallel);
     }
 
     @Override
@@ -330,7 +324,7 @@ public class VectorKernels implements Kernels {
      * (about 5 GB/s each on this shared machine).
      */
     @Override
-    public void accumulate(float[] weights, Tensor values, int from, int to, float[] acc) {
+    public void accumulate(float[] weights, int at, Tensor values, int from, int to, float[] acc) {
         MemorySegment v = values.segment();
         long stride = 4L * values.rowStride();
         long first = from * stride;
@@ -338,9 +332,10 @@ public class VectorKernels implements Kernels {
         int count = to - from;
         int wide = 8 * SPECIES.length();
         // A block of rows at a time, so a row's later chunks come from L2 rather than again from memory.
-        for (int i = 0; i < count; i += BLOCK) {
+        for (int i = 0; i < count; i += ROWS_PER_PASS) {
             for (int j = 0; j <= dv - wide; j += wide) {
-                accumulate8(weights, i, v, first + i * stride + 4L * j, stride, Math.min(BLOCK, count - i), acc, j);
+                accumulate8(weights, at + i, v, first + i * stride + 4L * j, stride, Math.min(ROWS_PER_PASS, count - i),
+                        acc, j);
             }
         }
         int j = dv - dv % wide;
@@ -349,11 +344,11 @@ public class VectorKernels implements Kernels {
         }
         int i = 0;
         for (; i <= count - 4; i += 4) {
-            accumulate4(weights[i], weights[i + 1], weights[i + 2], weights[i + 3], v, first + i * stride, stride, j,
-                    dv, acc);
+            accumulate4(weights[at + i], weights[at + i + 1], weights[at + i + 2], weights[at + i + 3], v,
+                    first + i * stride, stride, j, dv, acc);
         }
         for (; i < count; i++) {
-            accumulate1(weights[i], v, first + i * stride, j, dv, acc);
+            accumulate1(weights[at + i], v, first + i * stride, j, dv, acc);
         }
     }
 
@@ -438,31 +433,125 @@ public class VectorKernels implements Kernels {
     }
 
     /**
-     * Online softmax over blocks of {@link #BLOCK} keys, as {@link ScalarKernels#pool}: score a block of
-     * keys (streaming its key rows once), then stream the same block's value rows once, so K and V are each
-     * read once in order.
+     * The width of a packed slab: two vectors, so a micro tile's row holds 2 accumulators. With AVX2's 16 vector
+     * registers, 6 rows (12 accumulators) made C2 spill accumulators to the stack inside the loop (seen in the
+     * disassembly) and ran at half the speed; 4 rows × 2 vectors = 8 independent FMAs cover their latency on two
+     * pipes. The micro-kernels read plain arrays, which measured faster than segments for broadcasts.
+     */
+    private static final int LANES = SPECIES.length();
+    private static final int WIDTH = 2 * LANES;
+
+    @Override
+    public int tileWidth() {
+        return WIDTH;
+    }
+
+    /**
+     * {@code s[r·TILE_BLOCK + j] = factor · Σₜ q[qOff + r·d + t] · kᵀ[t][j]} for the 4 rows of a tile and a whole block,
+     * whose packed keys start at {@code kT[panel]} (see {@code KeyChunk}).
+     * Queries are broadcast, rows of Kᵀ loaded as vectors: no horizontal sums.
      */
     @Override
-    public void pool(Score score, Tensor queries, int query, Tensor keys, Tensor values, int from, int to,
-            RowState state) {
-        float[] block = state.block;
-        // start + BLOCK would pass 2³¹ in the last block of 2³¹ − 1 keys
-        for (int start = from, end; start < to; start = end) {
-            end = start + Math.min(BLOCK, to - start);
-            int count = end - start;
-            scores(score, queries, query, keys, start, end, block);
-            float blockMax = max(block, 0, count);
-            if (blockMax == Float.NEGATIVE_INFINITY) {
-                continue; // every weight in this block is exactly 0
+    public void tileScores(float[] q, int qOff, int d, float factor, float[] kT, int panel, float[] s) {
+        for (int c = 0; c < TILE_BLOCK; c += WIDTH) {
+            FloatVector a00 = FloatVector.zero(SPECIES), a01 = FloatVector.zero(SPECIES);
+            FloatVector a10 = FloatVector.zero(SPECIES), a11 = FloatVector.zero(SPECIES);
+            FloatVector a20 = FloatVector.zero(SPECIES), a21 = FloatVector.zero(SPECIES);
+            FloatVector a30 = FloatVector.zero(SPECIES), a31 = FloatVector.zero(SPECIES);
+            int k = panel + c * d;
+            for (int t = 0; t < d; t++, k += WIDTH) {
+                FloatVector k0 = FloatVector.fromArray(SPECIES, kT, k);
+                FloatVector k1 = FloatVector.fromArray(SPECIES, kT, k + LANES);
+                FloatVector b = FloatVector.broadcast(SPECIES, q[qOff + t]);
+                a00 = b.fma(k0, a00);
+                a01 = b.fma(k1, a01);
+                b = FloatVector.broadcast(SPECIES, q[qOff + d + t]);
+                a10 = b.fma(k0, a10);
+                a11 = b.fma(k1, a11);
+                b = FloatVector.broadcast(SPECIES, q[qOff + 2 * d + t]);
+                a20 = b.fma(k0, a20);
+                a21 = b.fma(k1, a21);
+                b = FloatVector.broadcast(SPECIES, q[qOff + 3 * d + t]);
+                a30 = b.fma(k0, a30);
+                a31 = b.fma(k1, a31);
             }
-            if (blockMax > state.max) {
-                float rescale = (float) Math.exp(state.max - blockMax);
-                scale(state.acc, 0, state.acc.length, rescale);
-                state.sum *= rescale;
-                state.max = blockMax;
+            a00.mul(factor).intoArray(s, c);
+            a01.mul(factor).intoArray(s, c + LANES);
+            a10.mul(factor).intoArray(s, TILE_BLOCK + c);
+            a11.mul(factor).intoArray(s, TILE_BLOCK + c + LANES);
+            a20.mul(factor).intoArray(s, 2 * TILE_BLOCK + c);
+            a21.mul(factor).intoArray(s, 2 * TILE_BLOCK + c + LANES);
+            a30.mul(factor).intoArray(s, 3 * TILE_BLOCK + c);
+            a31.mul(factor).intoArray(s, 3 * TILE_BLOCK + c + LANES);
+        }
+    }
+
+    /**
+     * {@code acc[aOff + r·dvPad + c] += Σ_{j ∈ [from, to)} p[r·TILE_BLOCK + j] · v[j0 + j][c]} for the 4 rows of a
+     * tile, from the block of packed values that starts at {@code v[j0·dvPad]} (see {@code KeyChunk}): weights
+     * broadcast, value rows loaded as vectors, 8 accumulators per pair of vectors.
+     */
+    @Override
+    public void tileAccumulate(float[] p, int from, int to, float[] v, int j0, float[] acc, int aOff, int dvPad) {
+        if (from >= to) {
+            return;
+        }
+        for (int c = 0; c < dvPad; c += WIDTH) {
+            int o0 = aOff + c;
+            FloatVector a00 = FloatVector.fromArray(SPECIES, acc, o0);
+            FloatVector a01 = FloatVector.fromArray(SPECIES, acc, o0 + LANES);
+            FloatVector a10 = FloatVector.fromArray(SPECIES, acc, o0 + dvPad);
+            FloatVector a11 = FloatVector.fromArray(SPECIES, acc, o0 + dvPad + LANES);
+            FloatVector a20 = FloatVector.fromArray(SPECIES, acc, o0 + 2 * dvPad);
+            FloatVector a21 = FloatVector.fromArray(SPECIES, acc, o0 + 2 * dvPad + LANES);
+            FloatVector a30 = FloatVector.fromArray(SPECIES, acc, o0 + 3 * dvPad);
+            FloatVector a31 = FloatVector.fromArray(SPECIES, acc, o0 + 3 * dvPad + LANES);
+            int vOff = j0 * dvPad + c * TILE_BLOCK + from * WIDTH;
+            for (int j = from; j < to; j++, vOff += WIDTH) {
+                FloatVector v0 = FloatVector.fromArray(SPECIES, v, vOff);
+                FloatVector v1 = FloatVector.fromArray(SPECIES, v, vOff + LANES);
+                FloatVector b = FloatVector.broadcast(SPECIES, p[j]);
+                a00 = b.fma(v0, a00);
+                a01 = b.fma(v1, a01);
+                b = FloatVector.broadcast(SPECIES, p[TILE_BLOCK + j]);
+                a10 = b.fma(v0, a10);
+                a11 = b.fma(v1, a11);
+                b = FloatVector.broadcast(SPECIES, p[2 * TILE_BLOCK + j]);
+                a20 = b.fma(v0, a20);
+                a21 = b.fma(v1, a21);
+                b = FloatVector.broadcast(SPECIES, p[3 * TILE_BLOCK + j]);
+                a30 = b.fma(v0, a30);
+                a31 = b.fma(v1, a31);
             }
-            state.sum += expAndSum(block, 0, count, state.max);
-            accumulate(block, values, start, end, state.acc);
+            a00.intoArray(acc, o0);
+            a01.intoArray(acc, o0 + LANES);
+            a10.intoArray(acc, o0 + dvPad);
+            a11.intoArray(acc, o0 + dvPad + LANES);
+            a20.intoArray(acc, o0 + 2 * dvPad);
+            a21.intoArray(acc, o0 + 2 * dvPad + LANES);
+            a30.intoArray(acc, o0 + 3 * dvPad);
+            a31.intoArray(acc, o0 + 3 * dvPad + LANES);
+        }
+    }
+
+    /**
+     * The tail of a block for one row whose end falls inside it: keys {@code [from, to)} of the block, so a
+     * value row the row must not see is never multiplied, not even by a weight of 0 (0 · NaN is NaN).
+     */
+    @Override
+    public void tileAccumulateRow(float[] p, int pOff, int from, int to, float[] v, int j0, float[] acc, int aOff,
+            int dvPad) {
+        for (int c = 0; c < dvPad; c += WIDTH) {
+            FloatVector a0 = FloatVector.fromArray(SPECIES, acc, aOff + c);
+            FloatVector a1 = FloatVector.fromArray(SPECIES, acc, aOff + c + LANES);
+            int vOff = j0 * dvPad + c * TILE_BLOCK + from * WIDTH;
+            for (int j = from; j < to; j++, vOff += WIDTH) {
+                FloatVector b = FloatVector.broadcast(SPECIES, p[pOff + j]);
+                a0 = b.fma(FloatVector.fromArray(SPECIES, v, vOff), a0);
+                a1 = b.fma(FloatVector.fromArray(SPECIES, v, vOff + LANES), a1);
+            }
+            a0.intoArray(acc, aOff + c);
+            a1.intoArray(acc, aOff + c + LANES);
         }
     }
 

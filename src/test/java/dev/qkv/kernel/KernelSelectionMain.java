@@ -22,7 +22,7 @@ public final class KernelSelectionMain {
             Tensor keys = Tensor.of(arena, new float[][] {{1, 0}, {0, 1}});
             Tensor values = Tensor.of(arena, new float[][] {{1, 2}, {3, 4}});
             float[] out = attention.pool(arena, query, keys, values).toFlatArray();
-            System.out.println("kernels=" + attention.kernels().name());
+            System.out.println("kernels=" + attention.kernels());
             System.out.println("describe=" + KernelProvider.defaults());
             System.out.println("out=" + Arrays.toString(out));
         } catch (IllegalArgumentException e) {

@@ -91,7 +91,7 @@ final class OnnxAttention implements AutoCloseable {
                     float difference = Math.abs(actual.get(i * d + j) - expected[i][j]);
                     if (!(difference <= TOLERANCE)) {
                         throw new IllegalStateException("ONNX Runtime and qkv (" + reference.scoring() + ", "
-                                + reference.kernels().name() + ") differ at (" + i + ", " + j + "): "
+                                + reference.kernels() + ") differ at (" + i + ", " + j + "): "
                                 + actual.get(i * d + j) + " vs " + expected[i][j] + ", more than " + TOLERANCE);
                     }
                     worst = Math.max(worst, difference);

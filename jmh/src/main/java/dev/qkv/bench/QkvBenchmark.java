@@ -1,6 +1,7 @@
 package dev.qkv.bench;
 
 import dev.qkv.Attention;
+import dev.qkv.kernel.KernelProvider;
 import dev.qkv.kernel.Kernels;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -42,6 +43,7 @@ public abstract class QkvBenchmark {
 
     /** The kernels of a benchmark's {@code kernel} parameter; see {@link #attention(String)}. */
     static Kernels kernels(String kernel) {
-        return attention(kernel).kernels();
+        attention(kernel);
+        return KernelProvider.named(kernel);
     }
 }

@@ -1,11 +1,12 @@
-package dev.qkv.kernel;
+package dev.qkv.algorithm;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.qkv.Float64Reference;
-import dev.qkv.NeedsVectorModule;
 import dev.qkv.Scoring;
+import dev.qkv.kernel.KernelProvider;
+import dev.qkv.kernel.Kernels;
 import dev.qkv.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.util.SplittableRandom;
@@ -19,15 +20,14 @@ import net.jqwik.api.Property;
 import net.jqwik.api.Provide;
 
 /**
- * The many-query tiles ({@link TilePooling} over {@link FlashTiles}), called directly, against the float64 reference
- * of every query row: output within {@link Float64Reference#outputBound}, log-sum-exp within
- * {@link Float64Reference#logSumExpBound}, for the passes the tiles make (blocks of {@link FlashTiles#BLOCK} keys
+ * The many-query tiles ({@link TilePooling} over the tile micro-kernels of both kernels), called directly, against the
+ * float64 reference of every query row: output within {@link Float64Reference#outputBound}, log-sum-exp within
+ * {@link Float64Reference#logSumExpBound}, for the passes the tiles make (blocks of {@link Kernels#TILE_BLOCK} keys
  * within shards of {@link Pooling#SHARD}, merged in order). Shapes cross every size the tiles cut by: 4-row micro
  * tiles, 64-key blocks, 96-row groups, 8192-key shards, and dv around the micro tile's width of two vectors; each
  * row has its own end, so a tile mixes rows that stop in different blocks.
  */
-@NeedsVectorModule
-class FlashTilesProperties {
+class TilePoolingProperties {
 
     /**
      * The reference counts blocks of {@link Float64Reference#FINEST_BLOCK} keys, within shards it cuts where the
@@ -35,8 +35,10 @@ class FlashTilesProperties {
      */
     @Example
     void theReferenceCountsTheBlocksOfEveryPath() {
-        assertTrue(Float64Reference.FINEST_BLOCK <= FlashTiles.BLOCK && Float64Reference.FINEST_BLOCK <= Kernels.BLOCK);
-        assertEquals(0, Pooling.SHARD % FlashTiles.BLOCK);
+        assertTrue(Float64Reference.FINEST_BLOCK <= Kernels.TILE_BLOCK
+                && Float64Reference.FINEST_BLOCK <= RowPooling.BLOCK);
+        assertEquals(0, Pooling.SHARD % Kernels.TILE_BLOCK);
+        assertEquals(0, Pooling.SHARD % RowPooling.BLOCK);
     }
 
     @Provide
@@ -56,11 +58,16 @@ class FlashTilesProperties {
         return shapes(n, m);
     }
 
-    /** d and dv on either side of one and two micro-tile widths (16 and 32 floats on 256-bit vectors) and of 64. */
+    /**
+     * d and dv on either side of one and two micro-tile widths (16 and 32 floats on 256-bit vectors, the scalar
+     * kernels' 16) and of 64; the scalar and the vector kernels.
+     */
     private static Arbitrary<Shape> shapes(Arbitrary<Integer> n, Arbitrary<Integer> m) {
         Arbitrary<Integer> dims = Arbitraries.oneOf(Arbitraries.of(1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65),
                 Arbitraries.integers().between(1, 70));
-        return Combinators.combine(n, m, dims, dims, Arbitraries.longs()).as(Shape::new);
+        Arbitrary<String> kernels = KernelProvider.vectorModulePresent() ? Arbitraries.of("scalar", "vector")
+                : Arbitraries.of("scalar");
+        return Combinators.combine(n, m, dims, dims, kernels, Arbitraries.longs()).as(Shape::new);
     }
 
     @Property(tries = 60)
@@ -92,12 +99,15 @@ class FlashTilesProperties {
         float factor = random.nextBoolean() ? (float) (1 / Math.sqrt(shape.d())) : (float) (3 * random.nextDouble() - 1);
         Scoring scoring = Scoring.dot().withScale(factor);
         try (Arena arena = Arena.ofConfined()) {
-            PartialRows rows = new PartialRows(n, shape.dv());
-            TilePooling.pool(factor, tensor(arena, q, shape.d()), tensor(arena, k, shape.d()),
-                    tensor(arena, v, shape.dv()), ends, rows, Pooling.Parallel.SERIAL);
+            Rows rows = new Rows(n, shape.dv());
+            TilePooling.pool(KernelProvider.named(shape.kernels()), factor, tensor(arena, q, shape.d()),
+                    tensor(arena, k, shape.d()), tensor(arena, v, shape.dv()), Visibility.of(ends, null), rows,
+                    Workers.SERIAL);
             Tensor out = Tensor.allocate(arena, n, shape.dv());
+            float[] finished = new float[shape.dv()];
             for (int i = 0; i < n; i++) {
-                rows.finish(i, out, i);
+                rows.finish(i, finished);
+                out.asMatrix().copyRowFrom(i, finished);
                 Float64Reference ref = Float64Reference.of(scoring, q[i], k, v, shape.dv(), ends[i]);
                 Float64Reference.Passes passes = Float64Reference.Passes.prefix(ends[i]);
                 double[] bound = ref.outputBound(passes);
@@ -109,7 +119,7 @@ class FlashTilesProperties {
                             + ", column " + column + ": " + out.get(row, column) + ", reference " + ref.output[column]
                             + ", off by " + error + " > " + bound[column]);
                 }
-                float lse = rows.logSumExp(i);
+                float lse = (float) rows.logSumExp(i);
                 if (ends[i] == 0) {
                     assertEquals(Float.NEGATIVE_INFINITY, lse, "log-sum-exp of row " + i + ", which sees no key");
                 } else {
@@ -139,6 +149,6 @@ class FlashTilesProperties {
         return t;
     }
 
-    /** n queries of d over m keys with values of dv, entries drawn from {@code seed}. */
-    record Shape(int n, int m, int d, int dv, long seed) {}
+    /** n queries of d over m keys with values of dv, entries drawn from {@code seed}, pooled by {@code kernels}. */
+    record Shape(int n, int m, int d, int dv, String kernels, long seed) {}
 }

@@ -1,6 +1,5 @@
-package dev.qkv;
+package dev.qkv.algorithm;
 
-import dev.qkv.kernel.Pooling;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -17,7 +16,10 @@ import java.util.function.IntConsumer;
  * thread is the caller, or all its threads are busy) or never (it rejects the task) takes nothing and is not
  * waited for, so no executor can deadlock a call; at worst the caller does all the work.
  */
-final class Workers implements Pooling.Parallel {
+public final class Workers {
+
+    /** Everything on the calling thread. */
+    public static final Workers SERIAL = new Workers(1, null);
 
     /** Daemon threads shared by every Attention that was given a thread count but no executor. */
     private static final class Shared {
@@ -28,16 +30,19 @@ final class Workers implements Pooling.Parallel {
     private final int threads;
     private final Executor executor;
 
-    Workers(int threads, Executor executor) {
+    /** Up to {@code threads} threads: the caller and helpers from {@code executor} (a shared daemon pool if null). */
+    public Workers(int threads, Executor executor) {
         this.threads = threads;
         this.executor = executor;
     }
 
-    @Override
+    /** Runs tasks {@code 0 … count−1}, started in that order, on as many threads as it has; returns when all are done. */
     public void forEach(int count, IntConsumer task) {
         int helpers = Math.min(threads, count) - 1;
         if (helpers <= 0) {
-            SERIAL.forEach(count, task);
+            for (int i = 0; i < count; i++) {
+                task.accept(i);
+            }
             return;
         }
         Call call = new Call(count, task);

@@ -1,4 +1,4 @@
-package dev.qkv.kernel;
+package dev.qkv.algorithm;
 
 import dev.qkv.tensor.Sizes;
 import dev.qkv.tensor.Tensor;
@@ -6,13 +6,14 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
 /**
- * A run of keys and values packed for the many-query tile kernels, the way GEMM libraries pack panels.
+ * A run of keys and values packed for the tile micro-kernels ({@code Kernels.tileScores} and
+ * {@code tileAccumulate}), the way GEMM libraries pack panels.
  * Keys are transposed, so a query element broadcast against a row of Kᵀ scores {@code width} keys at once;
  * values stay rows. Both are cut into slabs of one block of keys × {@code width} columns, and each slab is
  * stored contiguously ({@code width} floats per key or per dimension), so a micro-kernel reads one slab
  * front to back. Unpacked, the rows a micro-kernel walks lie a power of two apart and fight over a few L1
- * sets. Keys and columns past the end are zero. Columns and rows past {@code count} are zero. Built once per run of keys
- * and then only read, by any number of threads.
+ * sets. Keys past {@code count} and columns past dv are zero. Built once per run of keys and then only read, by any
+ * number of threads.
  */
 final class KeyChunk {
 

@@ -1,0 +1,59 @@
+package dev.qkv.algorithm;
+
+import dev.qkv.kernel.Kernels;
+import java.util.Arrays;
+
+/**
+ * The seed's formula, once. For a query q with scores {@code sⱼ = a(q, kⱼ)}:
+ *
+ * <pre>
+ *   M    = maxⱼ sⱼ
+ *   αⱼ   = exp(sⱼ − M) / Σₗ exp(sₗ − M)
+ *   out  = Σⱼ αⱼ vⱼ
+ * </pre>
+ *
+ * {@link #weights} is that softmax over a row of scores; {@link #fold} is the same computed block by block, the
+ * online softmax of FlashAttention, which never holds a whole row of scores: keep a running M, a running sum and a
+ * running {@code Σ exp(sⱼ − M)·vⱼ}, and when a block raises M, multiply what was summed so far by
+ * {@code exp(M_old − M_new)}. Each step is a primitive kernel; with {@code ScalarKernels} this is the plain
+ * reference. Every path of qkv (one query, many as tiles, the weights, Gaussian kernel regression) goes through
+ * these two methods. Scores of keys a query does not see are −∞ ({@link Visibility#apply}) and get weight 0;
+ * a query that sees no key gets weights 0 (and output 0), as in PyTorch and FlashAttention.
+ */
+public final class Softmax {
+
+    private Softmax() {}
+
+    /** Replaces {@code s[from, to)} by their softmax weights, max-subtracted; all 0 if every score is −∞. */
+    public static void weights(Kernels kernels, float[] s, int from, int to) {
+        float max = kernels.max(s, from, to);
+        if (max == Float.NEGATIVE_INFINITY) {
+            Arrays.fill(s, from, to, 0f);
+            return;
+        }
+        float sum = kernels.expAndSum(s, from, to, max);
+        kernels.scale(s, from, to, 1f / sum);
+    }
+
+    /**
+     * One block of online softmax for row r of {@code state}: brings the running max up to the block's (rescaling
+     * the row's sum and acc), replaces the scores {@code s[from, from + count)} by {@code exp(sⱼ − max)} and adds
+     * them to the running sum. The caller then adds {@code Σ sⱼ·vⱼ} to the row's acc. Returns false, with the
+     * scores set to 0, when every score of the block is −∞ (nothing to add).
+     */
+    static boolean fold(Kernels kernels, Running state, int r, float[] s, int from, int count) {
+        float blockMax = kernels.max(s, from, from + count);
+        if (blockMax == Float.NEGATIVE_INFINITY) {
+            Arrays.fill(s, from, from + count, 0f);
+            return false;
+        }
+        if (blockMax > state.max[r]) {
+            float rescale = (float) Math.exp(state.max[r] - blockMax);
+            kernels.scale(state.acc, r * state.dvPad, (r + 1) * state.dvPad, rescale);
+            state.sum[r] *= rescale;
+            state.max[r] = blockMax;
+        }
+        state.sum[r] += kernels.expAndSum(s, from, from + count, state.max[r]);
+        return true;
+    }
+}

@@ -1,0 +1,220 @@
+package dev.qkv.algorithm;
+
+import static dev.qkv.kernel.Kernels.TILE_BLOCK;
+import static dev.qkv.kernel.Kernels.TILE_ROWS;
+
+import dev.qkv.kernel.Kernels;
+import dev.qkv.tensor.Tensor;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.function.Supplier;
+
+/**
+ * The FlashAttention forward pass on the CPU, for many queries under dot scoring: tiles of {@link Kernels#TILE_ROWS}
+ * queries × blocks of {@link Kernels#TILE_BLOCK} keys. For each tile and block: a tile of scores {@code S = Q·Kᵀ}
+ * ({@link Kernels#tileScores}), the visibility step ({@link Visibility#apply}), online softmax per row
+ * ({@link Softmax#fold}), then {@code O += P·V} ({@link Kernels#tileAccumulate}), over keys and values packed once
+ * per shard ({@link KeyChunk}).
+ *
+ * <p>Tasks are (shard, group) pairs: keys in shards of {@link Pooling#SHARD}, queries in groups of {@link #GROUP},
+ * both fixed by the shapes; each task's state is merged into the result in shard order, so the output is bitwise
+ * the same for any thread count. A row's arithmetic depends only on the rows of its micro tile and the shard,
+ * never on the thread that runs it.
+ */
+final class TilePooling {
+
+    /** Query rows per task: 24 micro tiles reuse each block of K and V while it is in L1/L2. */
+    static final int GROUP = 24 * TILE_ROWS;
+
+    private TilePooling() {}
+
+    /** dv rounded up to whole slabs of the kernels' width, so the P·V micro-kernel needs no tail. */
+    static int dvPad(Kernels kernels, int dv) {
+        int width = kernels.tileWidth();
+        return Math.max(width, (dv + width - 1) / width * width);
+    }
+
+    /**
+     * Pools every query under scores {@code factor · qᵀk} into {@code out}. Tasks run shard by shard, so the shards
+     * in use at once are about as many as the threads.
+     */
+    static void pool(Kernels kernels, float factor, Tensor queries, Tensor keys, Tensor values, Visibility visibility,
+            Rows out, Workers workers) {
+        int n = queries.rows();
+        int dv = values.cols();
+        int dvPad = dvPad(kernels, dv);
+        int maxEnd = 0;
+        for (int i = 0; i < n; i++) {
+            maxEnd = Math.max(maxEnd, visibility.end(i));
+        }
+        int groups = (n + GROUP - 1) / GROUP;
+        int shards = (int) (((long) maxEnd + Pooling.SHARD - 1) / Pooling.SHARD);
+        int last = maxEnd;
+        SharedChunk[] chunks = new SharedChunk[shards];
+        for (int s = 0; s < shards; s++) {
+            int start = s * Pooling.SHARD;
+            chunks[s] = new SharedChunk(groups, () -> KeyChunk.of(keys, values, start,
+                    Math.min(Pooling.SHARD, last - start), TILE_BLOCK, kernels.tileWidth(), dvPad));
+        }
+        OrderedMerge[] merges = new OrderedMerge[groups];
+        for (int g = 0; g < groups; g++) {
+            merges[g] = new OrderedMerge(out, g * GROUP);
+        }
+        workers.forEach(shards * groups, task -> {
+            int s = task / groups;
+            int g = task % groups;
+            Group group = new Group(queries, g * GROUP, Math.min(GROUP, n - g * GROUP), dvPad, visibility);
+            pool(kernels, factor, group, chunks[s].acquire(), visibility);
+            chunks[s].release();
+            merges[g].offer(s, group);
+        });
+    }
+
+    /** A group of query rows, padded to whole micro tiles (padding rows see no key), and their state over a shard. */
+    private static final class Group {
+        final int first;
+        final int count;
+        final int d;
+        final float[] queries;
+        final int[] ends;
+        final Running state;
+
+        Group(Tensor queries, int first, int count, int dvPad, Visibility visibility) {
+            int padded = (count + TILE_ROWS - 1) / TILE_ROWS * TILE_ROWS;
+            this.first = first;
+            this.count = count;
+            this.d = queries.cols();
+            this.queries = new float[padded * d];
+            this.ends = new int[padded];
+            this.state = new Running(padded, dvPad);
+            MemorySegment q = queries.segment();
+            for (int r = 0; r < count; r++) {
+                MemorySegment.copy(q, ValueLayout.JAVA_FLOAT_UNALIGNED, queries.rowOffset(first + r), this.queries,
+                        r * d, d);
+                ends[r] = visibility.end(first + r);
+            }
+        }
+    }
+
+    /**
+     * Folds the keys of {@code chunk} into every row of the group, each row seeing keys before its end. Blocks
+     * outside, tiles inside: a block's packed K and V (32 KB each at d = dv = 128) are read by every tile of the
+     * group while they sit in L1/L2; tiles outside would stream the whole chunk from L3 once per tile. Each row still
+     * meets the blocks in order, so its arithmetic is the same either way.
+     */
+    private static void pool(Kernels kernels, float factor, Group group, KeyChunk chunk, Visibility visibility) {
+        float[] scores = new float[TILE_ROWS * TILE_BLOCK];
+        int tiles = group.ends.length / TILE_ROWS;
+        int[] minEnd = new int[tiles];
+        int[] last = new int[tiles];
+        int lastOfAll = 0;
+        for (int t = 0; t < tiles; t++) {
+            int lo = Integer.MAX_VALUE;
+            int hi = 0;
+            for (int r = t * TILE_ROWS; r < t * TILE_ROWS + TILE_ROWS && r < group.count; r++) {
+                lo = Math.min(lo, group.ends[r]);
+                hi = Math.max(hi, group.ends[r]);
+            }
+            minEnd[t] = lo;
+            last[t] = Math.min(chunk.count, Math.max(0, hi - chunk.start));
+            lastOfAll = Math.max(lastOfAll, last[t]);
+        }
+        for (int j0 = 0; j0 < lastOfAll; j0 += TILE_BLOCK) {
+            for (int t = 0; t < tiles; t++) {
+                if (j0 < last[t]) {
+                    tile(kernels, factor, group, t * TILE_ROWS, chunk, j0, Math.min(TILE_BLOCK, last[t] - j0),
+                            minEnd[t] - chunk.start - j0, scores, visibility);
+                }
+            }
+        }
+    }
+
+    /**
+     * One micro tile × one block: rows {@code [tile, tile + TILE_ROWS)}, keys {@code chunk.start + j0 + [0, n)}.
+     * Without an explicit mask, {@code shared} of those keys are seen by every row of the tile and go through the
+     * tile's P·V at once; past it, and with an explicit mask, each row adds the runs of keys it sees, so a value
+     * row a query must not see is never multiplied, not even by a weight of 0 (0 · NaN is NaN).
+     */
+    private static void tile(Kernels kernels, float factor, Group group, int tile, KeyChunk chunk, int j0, int n,
+            int shared, float[] scores, Visibility visibility) {
+        Running state = group.state;
+        int dvPad = state.dvPad;
+        kernels.tileScores(group.queries, tile * group.d, group.d, factor, chunk.keysT, j0 * group.d, scores);
+        int from = chunk.start + j0;
+        for (int r = 0; r < TILE_ROWS; r++) {
+            int row = tile + r;
+            int at = r * TILE_BLOCK;
+            if (row < group.count) {
+                visibility.apply(group.first + row, from, n, scores, at);
+            } else {
+                Arrays.fill(scores, at, at + n, Float.NEGATIVE_INFINITY); // a padding row sees no key
+            }
+            Arrays.fill(scores, at + n, at + TILE_BLOCK, Float.NEGATIVE_INFINITY); // past the last key
+            Softmax.fold(kernels, state, row, scores, at, TILE_BLOCK);
+        }
+        int common = visibility.hasExplicit() ? 0 : Math.clamp(shared, 0, n);
+        kernels.tileAccumulate(scores, 0, common, chunk.values, j0, state.acc, tile * dvPad, dvPad);
+        if (common == n) {
+            return;
+        }
+        for (int r = 0; r < TILE_ROWS && tile + r < group.count; r++) {
+            int query = group.first + tile + r;
+            for (int j = visibility.nextVisible(query, from + common, from + n); j < from + n; ) {
+                int end = visibility.runEnd(query, j, from + n);
+                kernels.tileAccumulateRow(scores, r * TILE_BLOCK, j - from, end - from, chunk.values, j0, state.acc,
+                        (tile + r) * dvPad, dvPad);
+                j = visibility.nextVisible(query, end, from + n);
+            }
+        }
+    }
+
+    /** A shard's packed keys, built by the first task that needs it and dropped when the last one is done. */
+    private static final class SharedChunk {
+        private final Supplier<KeyChunk> build;
+        private int users;
+        private KeyChunk chunk;
+
+        SharedChunk(int users, Supplier<KeyChunk> build) {
+            this.users = users;
+            this.build = build;
+        }
+
+        synchronized KeyChunk acquire() {
+            if (chunk == null) {
+                chunk = build.get();
+            }
+            return chunk;
+        }
+
+        synchronized void release() {
+            if (--users == 0) {
+                chunk = null;
+            }
+        }
+    }
+
+    /** Merges the shards of one group into the result strictly in shard order, whatever order they finish in. */
+    private static final class OrderedMerge {
+        private final Rows out;
+        private final int first;
+        private final Map<Integer, Group> waiting = new HashMap<>();
+        private int next;
+
+        OrderedMerge(Rows out, int first) {
+            this.out = out;
+            this.first = first;
+        }
+
+        synchronized void offer(int shard, Group group) {
+            waiting.put(shard, group);
+            for (Group ready; (ready = waiting.remove(next)) != null; next++) {
+                for (int r = 0; r < ready.count; r++) {
+                    out.merge(first + r, ready.state, r);
+                }
+            }
+        }
+    }
+}
