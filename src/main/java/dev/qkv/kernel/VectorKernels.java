@@ -19,7 +19,7 @@ import jdk.incubator.vector.VectorSpecies;
  * {@code PanamaVectorUtilSupport} does: C2 compiles a Vector API call to single instructions only when it
  * sees a constant species. (A virtual {@code species()} on one subclass per width lost the constant as soon as
  * a JVM had used two widths, and every vector operation then ran as Java fallback code: one query at
- * m = 4096, d = 128 went from 93 µs to 2.8 ms.) {@link FlashTiles} uses the same constant.
+ * m = 4096, d = 128 went from 93 µs to 2.8 ms.) The tile micro-kernels use the same constant.
  *
  * <p>Only loaded when module {@code jdk.incubator.vector} is present: {@link KernelProvider} names this class
  * in a nested holder that only the vector path initialises. Stateless and thread-safe.
