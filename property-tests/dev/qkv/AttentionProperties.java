@@ -573,11 +573,11 @@ class AttentionProperties {
 
     /**
      * Whether {@link Attention} pools n queries under this scoring with the many-query tiles, as the algorithm layer
-     * decides ({@code dev.qkv.algorithm.Pooling#pool}): more than one query and dot scoring, with either kernels
-     * (both have tile micro-kernels), whatever the mask.
+     * decides ({@code dev.qkv.algorithm.Pooling#pool}): kernels whose tiles pay off (the vector ones), more than one
+     * query and dot scoring, whatever the mask.
      */
     static boolean tiled(Kernels kernels, int n, Scoring scoring) {
-        return n > 1 && !scoring.isGaussian();
+        return kernels.tilesPayOff() && n > 1 && !scoring.isGaussian();
     }
 
     private static Attention attention(Scoring scoring, Kernels kernels) {

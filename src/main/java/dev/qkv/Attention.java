@@ -23,7 +23,7 @@ import java.util.concurrent.Executor;
  * with no key left, because m = 0 or its mask hides every key, gets weights 0 and output 0.
  *
  * <p>Masks ({@link Mask}) hide keys per query. Many queries under dot scoring run as FlashAttention tiles
- * (tiles of queries × blocks of keys), with either kernels; other cases run query by query. Keys can be
+ * (tiles of queries × blocks of keys) with the vector kernels; other cases run query by query. Keys can be
  * pooled shard by shard and merged ({@link #partial}, {@link Partial}). A call may use several threads
  * ({@link Builder#threads}); the output is bitwise the same whatever their number, because the work is cut
  * by the shapes alone and partial results are merged in a fixed order.

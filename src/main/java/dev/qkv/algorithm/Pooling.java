@@ -8,7 +8,8 @@ import java.util.Arrays;
 /**
  * The algorithm layer's entry: attention pooling and weights over the primitive kernels, for any
  * {@link Visibility}, on {@link Workers}. It picks the path: many queries under dot scoring as tiles
- * ({@link TilePooling}), everything else query by query ({@link RowPooling}); both fold blocks of keys with
+ * ({@link TilePooling}) when the kernels' tiles pay off ({@link Kernels#tilesPayOff}), everything else query by
+ * query ({@link RowPooling}); both fold blocks of keys with
  * {@link Softmax#fold} after {@link Visibility#apply}, and merge shards into a {@link Rows} in key order.
  *
  * <p>The layers: {@code dev.qkv} (public API: checks, then calls here) → {@code dev.qkv.algorithm} (this package:
@@ -33,8 +34,9 @@ public final class Pooling {
             Visibility visibility, Workers workers) {
         int n = queries.rows();
         Rows rows = new Rows(n, values.cols());
-        boolean tiles = n > 1 && score.kind() == Score.Kind.DOT && KeyChunk.fits(Math.min(SHARD, keys.rows()),
-                Kernels.TILE_BLOCK, queries.cols(), TilePooling.dvPad(kernels, values.cols()));
+        boolean tiles = n > 1 && score.kind() == Score.Kind.DOT && kernels.tilesPayOff()
+                && KeyChunk.fits(Math.min(SHARD, keys.rows()), Kernels.TILE_BLOCK, queries.cols(),
+                        TilePooling.dvPad(kernels, values.cols()));
         if (tiles) {
             TilePooling.pool(kernels, score.factor(), queries, keys, values, visibility, rows, workers);
         } else {

@@ -55,6 +55,12 @@ public interface Kernels {
         accumulate(weights, 0, values, from, to, acc);
     }
 
+    /**
+     * Whether many queries pool faster as tiles with these kernels than query by query: a choice by measured cost,
+     * the algorithm layer asks before it packs keys for tiles.
+     */
+    boolean tilesPayOff();
+
     /** Keys (of Kᵀ) or columns (of V) per slab of a packed panel; {@link #TILE_BLOCK} is a multiple of it. */
     int tileWidth();
 

@@ -441,6 +441,12 @@ public final class VectorKernels implements Kernels {
     private static final int LANES = SPECIES.length();
     private static final int WIDTH = 2 * LANES;
 
+    /** Yes: a block of K and V is loaded once per tile of 4 queries, not once per query. */
+    @Override
+    public boolean tilesPayOff() {
+        return true;
+    }
+
     @Override
     public int tileWidth() {
         return WIDTH;
