@@ -26,7 +26,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * helper cannot read (a confined arena's) are refused up front, for every shape, never half way through.
  *
  * <p>Shapes: (3, 7) runs one task; (300, 512) runs query groups in parallel; (1, 20000) runs shards of one query in
- * parallel (m > {@link dev.qkv.kernel.Pooling#SHARD}). Those are the shapes where helpers start.
+ * parallel (m > {@link dev.qkv.algorithm.Pooling#SHARD}). Those are the shapes where helpers start.
  */
 class ThreadsContractTest {
 
