@@ -31,7 +31,7 @@ class SizesTest {
      *
      * <p>Paths: one query (shards in parallel) and four queries (rows in parallel). Measured here: the scalar kernels
      * take 40 s per query over 2³¹ keys, so they run one query only; the tiles (dot scoring, many queries) take over
-     * three minutes to pack 2³¹ keys and are not run: their shard count is {@link dev.qkv.kernel.Pooling#shards},
+     * three minutes to pack 2³¹ keys and are not run: their shard count is {@link dev.qkv.algorithm.Pooling#shards},
      * which this test checks through the other paths.
      */
     @ParameterizedTest

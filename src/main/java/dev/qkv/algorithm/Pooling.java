@@ -29,6 +29,11 @@ public final class Pooling {
 
     private Pooling() {}
 
+    /** The shards of keys {@code [0, end)}: counted in long, since {@code end + SHARD − 1} passes 2³¹ near the top. */
+    public static int shards(int end) {
+        return (int) (((long) end + SHARD - 1) / SHARD);
+    }
+
     /** The partial state of every query over every key it sees. */
     public static Rows pool(Kernels kernels, Score score, Tensor queries, Tensor keys, Tensor values,
             Visibility visibility, Workers workers) {

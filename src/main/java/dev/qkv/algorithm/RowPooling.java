@@ -45,7 +45,7 @@ final class RowPooling {
         for (int i = 0; i < n; i++) {
             int query = i;
             int end = visibility.end(i);
-            int shards = (int) (((long) end + Pooling.SHARD - 1) / Pooling.SHARD);
+            int shards = Pooling.shards(end);
             Running[] parts = new Running[shards];
             workers.forEach(shards, s -> {
                 parts[s] = new Running(1, dv);

@@ -51,7 +51,7 @@ final class TilePooling {
             maxEnd = Math.max(maxEnd, visibility.end(i));
         }
         int groups = (n + GROUP - 1) / GROUP;
-        int shards = (int) (((long) maxEnd + Pooling.SHARD - 1) / Pooling.SHARD);
+        int shards = Pooling.shards(maxEnd);
         int last = maxEnd;
         SharedChunk[] chunks = new SharedChunk[shards];
         for (int s = 0; s < shards; s++) {
