@@ -83,7 +83,7 @@ class SizesTest {
         }
     }
 
-    /** 2²⁰ queries × 4096 values is 2³² accumulators, which as an int product is 0: refused, naming 17.2 GB. */
+    /** 2²⁰ queries × 4096 values is 2³² accumulators, which as an int product is 0: refused, naming 34.4 GB of doubles. */
     @Test
     void aPartialStateLargerThanAJavaArrayIsRefused() {
         Attention attention = Attention.builder().build();
@@ -93,7 +93,7 @@ class SizesTest {
             Tensor v = Tensor.allocate(arena, 1, 4096);
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                     () -> attention.partial(q, k, v, Mask.none()));
-            assertTrue(e.getMessage().startsWith("the partial state of 1048576 queries × 4096 values need 17.2 GB"),
+            assertTrue(e.getMessage().startsWith("the partial state of 1048576 queries × 4096 values need 34.4 GB"),
                     e.getMessage());
         }
     }
