@@ -4,9 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import dev.qkv.kernel.KernelProvider;
 import dev.qkv.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -39,7 +37,7 @@ class SizesTest {
     @ParameterizedTest
     @CsvSource({"scalar, gaussian, 1", "vector, gaussian, 1", "vector, gaussian, 4"})
     void poolingOverTwoToTheThirtyOneKeysTerminates(String kernels, String scoring, int n) {
-        assumeTrue(kernels.equals("scalar") || KernelProvider.vectorModulePresent(), "the vector kernels need jdk.incubator.vector");
+        TestKernels.assumeAvailable(kernels);
         Attention attention = Attention.builder().kernels(kernels)
                 .scoring(scoring.equals("dot") ? Scoring.dot() : Scoring.gaussian(1)).build();
         try (Arena arena = Arena.ofShared()) {
