@@ -37,6 +37,7 @@ class SizesTest {
     @ParameterizedTest
     @CsvSource({"scalar, gaussian, 1", "vector, gaussian, 1", "vector, gaussian, 4"})
     void poolingOverTwoToTheThirtyOneKeysTerminates(String kernels, String scoring, int n) {
+        TestKernels.assumeAvailable(kernels);
         Attention attention = Attention.builder().kernels(kernels)
                 .scoring(scoring.equals("dot") ? Scoring.dot() : Scoring.gaussian(1)).build();
         try (Arena arena = Arena.ofShared()) {

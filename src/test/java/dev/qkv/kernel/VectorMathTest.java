@@ -3,6 +3,7 @@ package dev.qkv.kernel;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.qkv.NeedsVectorModule;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
@@ -22,6 +23,7 @@ import org.junit.jupiter.api.Test;
  * the 2·2⁻²⁴ the properties' error analysis allows an exp ({@code ErrorBounds.EXP_ERROR}). The tests below check
  * the same on a grid and on random bit patterns, against the same one ulp as {@link VectorKernelsExpTest}.
  */
+@NeedsVectorModule
 class VectorMathTest {
 
     private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
