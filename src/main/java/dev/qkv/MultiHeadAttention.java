@@ -67,7 +67,7 @@ public final class MultiHeadAttention {
         return List.of(masks);
     }
 
-    /** One mask per batch from d2l's {@code valid_lens} of shape (B, n): query i of batch b sees keys j < lengths[b][i]. */
+    /** One mask per batch from d2l's {@code valid_lens} of shape (B, n): query i of batch b sees keys j &lt; lengths[b][i]. */
     public static List<Mask> validLengths(int[][] lengths) {
         Mask[] masks = new Mask[lengths.length];
         for (int b = 0; b < lengths.length; b++) {

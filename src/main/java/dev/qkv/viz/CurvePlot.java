@@ -25,9 +25,7 @@ import javax.imageio.ImageIO;
 public final class CurvePlot {
 
     /**
-     * One curve: y[i] at the plot's x[i].
-     *
-     * @throws IllegalArgumentException if a value is not finite
+     * One curve: y[i] at the plot's x[i]. Throws {@link IllegalArgumentException} if a value is not finite.
      */
     public record Curve(String name, double[] y) {
         public Curve {

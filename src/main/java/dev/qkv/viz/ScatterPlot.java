@@ -33,9 +33,8 @@ public final class ScatterPlot {
 
     /**
      * One panel: points (x[i], y[i]) of category {@code category[i]}, drawn as a ring where {@code query[i]}.
-     *
-     * @throws IllegalArgumentException if the arrays differ in length, a coordinate is not finite or a category
-     *     is negative
+     * Throws {@link IllegalArgumentException} if the arrays differ in length, a coordinate is not finite or a
+     * category is negative.
      */
     public record Panel(String title, double[] x, double[] y, int[] category, boolean[] query) {
         public Panel {

@@ -2,15 +2,14 @@ package dev.qkv.kernel;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import dev.qkv.NeedsVectorModule;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.stream.Stream;
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorSpecies;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -22,27 +21,28 @@ import org.junit.jupiter.api.Test;
  * normal, 0.843 of the smallest subnormal where it is subnormal, and a relative error of at most 1.262·2⁻²⁴, within
  * the 2·2⁻²⁴ the properties' error analysis allows an exp ({@code ErrorBounds.EXP_ERROR}). The tests below check
  * the same on a grid and on random bit patterns, against the same one ulp as {@link VectorKernelsExpTest}.
+ *
+ * <p>Every vector is handled in {@link VectorMathBitsMain}, so this class loads in a JVM without
+ * {@code jdk.incubator.vector}, where its tests are skipped.
  */
-@NeedsVectorModule
 class VectorMathTest {
 
-    // No field of a Vector API type: JUnit reads the fields before it checks @NeedsVectorModule, which would fail
-    // without the module. Each method takes the species into a local.
     private static final double MAX_ULPS = 1.0;
+
+    @BeforeEach
+    void needsTheVectorModule() {
+        assumeTrue(KernelProvider.vectorModulePresent(), "this JVM runs without module jdk.incubator.vector");
+    }
 
     @Test
     void expIsWithinOneUlpOfStrictMath() {
-        VectorSpecies<Float> species = FloatVector.SPECIES_PREFERRED;
         float[] x = VectorMathBitsMain.inputs();
-        float[] grid = new float[1 << 18];
+        float[] grid = new float[1 << 18]; // a multiple of every lane count
         for (int i = 0; i < grid.length; i++) {
             grid[i] = -104.5f * i / (grid.length - 1);
         }
         for (float[] inputs : List.of(x, grid)) {
-            float[] y = new float[inputs.length];
-            for (int i = 0; i < inputs.length; i += species.length()) {
-                VectorMath.exp(FloatVector.fromArray(species, inputs, i)).intoArray(y, i);
-            }
+            float[] y = VectorMathBitsMain.exp(inputs);
             for (int i = 0; i < inputs.length; i++) {
                 double exact = StrictMath.exp(inputs[i]);
                 double ulp = Math.ulp((float) exact);
@@ -65,9 +65,8 @@ class VectorMathTest {
 
     @Test
     void sumAddsHalvesInTheStatedOrder() {
-        VectorSpecies<Float> species = FloatVector.SPECIES_PREFERRED;
         SplittableRandom random = new SplittableRandom(5);
-        float[] lanes = new float[species.length()];
+        float[] lanes = new float[VectorMathBitsMain.lanes()];
         for (int trial = 0; trial < 1000; trial++) {
             for (int i = 0; i < lanes.length; i++) {
                 lanes[i] = (float) (random.nextDouble(-1, 1) * Math.pow(10, random.nextInt(-8, 9)));
@@ -79,7 +78,7 @@ class VectorMathTest {
                 }
             }
             assertEquals(Float.floatToRawIntBits(halves[0]),
-                    Float.floatToRawIntBits(VectorMath.sum(FloatVector.fromArray(species, lanes, 0))));
+                    Float.floatToRawIntBits(VectorMathBitsMain.sum(lanes)));
         }
     }
 
@@ -110,10 +109,8 @@ class VectorMathTest {
     }
 
     private static float exp(float x) {
-        VectorSpecies<Float> species = FloatVector.SPECIES_PREFERRED;
-        float[] lanes = new float[species.length()];
+        float[] lanes = new float[VectorMathBitsMain.lanes()];
         java.util.Arrays.fill(lanes, x);
-        VectorMath.exp(FloatVector.fromArray(species, lanes, 0)).intoArray(lanes, 0);
-        return lanes[0];
+        return VectorMathBitsMain.exp(lanes)[0];
     }
 }
