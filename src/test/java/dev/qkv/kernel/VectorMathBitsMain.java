@@ -25,6 +25,25 @@ public final class VectorMathBitsMain {
         System.out.println(Long.toHexString(digest));
     }
 
+    /** The lanes of this JVM's preferred species. */
+    static int lanes() {
+        return SPECIES.length();
+    }
+
+    /** {@link VectorMath#exp} of every element; the length a multiple of {@link #lanes()}. */
+    static float[] exp(float[] x) {
+        float[] y = new float[x.length];
+        for (int i = 0; i < x.length; i += SPECIES.length()) {
+            VectorMath.exp(FloatVector.fromArray(SPECIES, x, i)).intoArray(y, i);
+        }
+        return y;
+    }
+
+    /** {@link VectorMath#sum} of {@link #lanes()} floats. */
+    static float sum(float[] lanes) {
+        return VectorMath.sum(FloatVector.fromArray(SPECIES, lanes, 0));
+    }
+
     /** Scores as softmax sees them: 0, −∞, tiny, around −1, down to the subnormal range, one of each bit pattern. */
     static float[] inputs() {
         int lanes = SPECIES.length();
