@@ -19,7 +19,10 @@ import java.util.concurrent.Executor;
  *
  * <p>Shapes: queries n×d (or a single query of shape (d,)), keys m×d, values m×dv; the output is n×dv (or
  * (dv,)) and the weights n×m (or (m,)). Any m ≥ 0. Softmax is always max-subtracted, so exp is only taken
- * of non-positive numbers and scores as large as ±10³⁰ give exact one-hot weights, never NaN or ∞. A query
+ * of non-positive numbers and scores as large as ±10³⁰ give exact one-hot weights, never NaN or ∞. Finite
+ * inputs give a finite output and finite weights even where scores overflow float: such a query is computed again
+ * in double and gets the softmax's limit (tied maxima share the weight, the nearest keys win under Gaussian
+ * scoring); its log-sum-exp is ±∞ only where the true value is beyond float. A query
  * with no key left, because m = 0 or its mask hides every key, gets weights 0 and output 0.
  *
  * <p>Masks ({@link Mask}) hide keys per query. Many queries under dot scoring run as FlashAttention tiles

@@ -47,6 +47,7 @@ public final class Pooling {
         } else {
             RowPooling.pool(kernels, score, queries, keys, values, visibility, rows, workers);
         }
+        Careful.repair(score, queries, keys, values, visibility, rows);
         return rows;
     }
 
@@ -63,6 +64,7 @@ public final class Pooling {
             kernels.scores(score, queries, i, keys, 0, end, row);
             visibility.apply(i, 0, end, row, 0);
             Softmax.weights(kernels, row, 0, end);
+            Careful.repairWeights(score, queries, i, keys, visibility, row, end);
             Arrays.fill(row, end, m, 0f);
             weights.copyRowFrom(i, row);
         }
