@@ -51,9 +51,9 @@ final class Tasks {
     /** Partition {@code index}'s partial in wire form, or null for a partition with no rows. */
     record Piece(int index, byte[] partial) implements Serializable {}
 
-    /** Pools the queries over one shard, memory-mapped. */
+    /** Pools the queries over one shard, memory-mapped (a shared arena: the task's threads all read it). */
     static Piece poolShard(Config config, float[][] queries, int[] validLengths, ShardTask task) throws IOException {
-        try (Arena arena = Arena.ofConfined()) {
+        try (Arena arena = Arena.ofShared()) {
             Tensor q = Tensor.of(arena, queries);
             Tensor k = Npy.readTensor(Path.of(task.shard().keys()), arena);
             Tensor v = Npy.readTensor(Path.of(task.shard().values()), arena);
@@ -73,7 +73,7 @@ final class Tasks {
         Attention attention = config.attention();
         int d = queries[0].length;
         Partial total = null;
-        try (Arena arena = Arena.ofConfined()) {
+        try (Arena arena = Arena.ofShared()) {
             Tensor q = Tensor.of(arena, queries);
             Tensor keys = null;
             Tensor values = null;

@@ -102,6 +102,16 @@ class SparkAttentionTest {
     }
 
     @Test
+    void threadsPerTaskChangeNoBit() {
+        Store store = Store.random(20, 3, 16, 8, 20000);
+        int[] sizes = {11000, 0, 9000};
+        int[] lens = {100, 12000, 20000};
+        Pooled one = SparkAttention.builder().kernels("scalar").build().pool(store.queries(), lens, rows(store, sizes));
+        Store.assertBitwiseEqual(one, SparkAttention.builder().kernels("scalar").threadsPerTask(2).build()
+                .pool(store.queries(), lens, rows(store, sizes)));
+    }
+
+    @Test
     void onePartitionGivesTheSingleMachineBits() {
         Store store = Store.random(15, 4, 16, 8, 3000);
         int[] lens = {0, 1000, 2222, 3000};
