@@ -91,6 +91,9 @@ final class PoolJob implements Callable<Integer> {
             q = t.asMatrix().toArray();
         }
         int[] lens = validLens == null ? null : readValidLengths(q.length);
+        if (!store.contains("://") && !Files.exists(Path.of(store))) {
+            throw new IllegalArgumentException("no such store: " + store);
+        }
         boolean shards = Shard.isShardDirectory(Path.of(store));
         List<Shard> shardList = shards ? Shard.inDirectory(Path.of(store)) : null;
         if (shards && partitions != null) {
