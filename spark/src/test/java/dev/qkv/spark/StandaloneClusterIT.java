@@ -134,11 +134,14 @@ class StandaloneClusterIT {
         }
     }
 
-    /** A SPARK_HOME whose jars/ links to every jar of Spark's Maven-resolved class path. */
-    private Path sparkHome() throws IOException {
-        Path home = Files.createDirectories(dir.resolve("spark-home"));
-        Path jars = Files.createDirectory(home.resolve("jars"));
-        Files.createDirectory(home.resolve("conf"));
+    /**
+     * A SPARK_HOME whose jars/ links to every jar of Spark's Maven-resolved class path; in target/, not in the
+     * temporary directory, whose clean-up would warn of every link.
+     */
+    private static Path sparkHome() throws IOException {
+        Path home = Files.createDirectories(Path.of("target/standalone/spark-home").toAbsolutePath());
+        Path jars = Files.createDirectories(home.resolve("jars"));
+        Files.createDirectories(home.resolve("conf"));
         String classpath = Files.readString(Path.of("target/spark-classpath.txt")).strip();
         for (String jar : classpath.split(java.io.File.pathSeparator)) {
             Path target = Path.of(jar);
