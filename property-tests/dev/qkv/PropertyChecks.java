@@ -41,36 +41,60 @@ final class PropertyChecks {
 
     /**
      * Checks that each of {@code others} gives bitwise what {@code reference} gives ({@link Objects#deepEquals}: float
-     * arrays compare by bits, NaN equal to NaN), and that the reference, run before and after them, gives the same
-     * bits both times.
+     * arrays compare by bits, NaN equal to NaN).
      *
-     * <p>No retry: the vector kernels take exp and lane sums through {@code VectorMath}, whose bits are the same in
-     * the Vector API's Java fallback and in C2's code, so a JIT changing state between two calls changes no bit.
-     * (Until they did, with {@code lanewise(EXP)} and {@code reduceLanes(ADD)}, this check had to take a comparison
-     * again when the reference itself moved, and a thread-count property still failed now and then.)
+     * <p>The vector kernels' results also depend on the JIT: {@code lanewise(EXP)} and {@code reduceLanes(ADD)} run
+     * the Vector API's Java fallback (Math.exp per lane, the lanes summed in order) until C2 compiles them, and then
+     * the SVML stub and C2's own order of the lanes, so the same call on the same input can differ in the last bit
+     * while the code warms up (seen in one JVM: a 5 × 6 pooling repeated 20000 times changed bits at the 4582nd
+     * call). No law checked here is about that, so the reference runs before and after the others; if its two results
+     * differ, the JIT changed state in between and the whole comparison is taken again, up to {@value #ATTEMPTS}
+     * times. A difference while the reference held still is the law failing. (The scalar kernels' reference always
+     * holds still.)
      */
     static void sameBits(Supplier<?> reference, List<? extends Supplier<?>> others, String format, Object... args) {
-        Object before = reference.get();
-        Object[] results = new Object[others.size()];
-        for (int k = 0; k < results.length; k++) {
-            results[k] = others.get(k).get();
-        }
-        Object after = reference.get();
-        check(Objects.deepEquals(before, after), "%s: the reference gave different bits on its second call",
-                String.format(format, args));
-        for (int k = 0; k < results.length; k++) {
-            if (!Objects.deepEquals(before, results[k])) {
-                throw new AssertionError(String.format(format, args) + ", comparison " + k + ": "
-                        + Arrays.deepToString(new Object[] {results[k]}) + ", not "
-                        + Arrays.deepToString(new Object[] {before}));
-            }
-        }
+        sameBits(false, reference, others, format, args);
     }
 
-    /** {@link #sameBits} for others whose inputs hold numbers the reference's do not, such as NaN in hidden keys. */
+    /**
+     * {@link #sameBits} for others whose inputs hold numbers the reference's do not, such as NaN in hidden keys: an
+     * input the compiled code has not seen can send it back to the interpreter for that call, and so to the Java
+     * fallback's bits, while the reference holds still (seen once in CI: every weight of the poisoned call one ulp
+     * off). So a difference is taken again as well, and only one that persists through {@value #ATTEMPTS} attempts
+     * is reported. The laws checked this way fail in every attempt when broken — a hidden NaN that is read gives
+     * NaN each time — unlike a race between threads, which {@link #sameBits} must catch at its first sight.
+     */
     static void sameBitsOnOtherInputs(Supplier<?> reference, List<? extends Supplier<?>> others, String format,
             Object... args) {
-        sameBits(reference, others, format, args);
+        sameBits(true, reference, others, format, args);
+    }
+
+    private static void sameBits(boolean retryDifferences, Supplier<?> reference, List<? extends Supplier<?>> others,
+            String format, Object... args) {
+        for (int attempt = 1; ; attempt++) {
+            Object before = reference.get();
+            Object[] results = new Object[others.size()];
+            for (int k = 0; k < results.length; k++) {
+                results[k] = others.get(k).get();
+            }
+            Object after = reference.get();
+            if (!Objects.deepEquals(before, after)) {
+                check(attempt < ATTEMPTS, "%s: the reference gave different bits %d times in a row",
+                        String.format(format, args), ATTEMPTS);
+                continue;
+            }
+            for (int k = 0; k < results.length; k++) {
+                if (!Objects.deepEquals(before, results[k]) && (!retryDifferences || attempt == ATTEMPTS)) {
+                    throw new AssertionError(String.format(format, args) + ", comparison " + k + ": "
+                            + Arrays.deepToString(new Object[] {results[k]}) + ", not "
+                            + Arrays.deepToString(new Object[] {before})
+                            + (retryDifferences ? " (in each of " + ATTEMPTS + " attempts)" : ""));
+                }
+            }
+            if (Arrays.stream(results).allMatch(result -> Objects.deepEquals(before, result))) {
+                return;
+            }
+        }
     }
 
     /**

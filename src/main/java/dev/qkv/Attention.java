@@ -31,9 +31,13 @@ import java.util.concurrent.Executor;
  * ({@link Builder#threads}); the output is bitwise the same whatever their number, because the work is cut
  * by the shapes alone and partial results are merged in a fixed order.
  *
- * <p>Bits do not depend on the JIT either: the vector kernels take exp and lane sums in a fixed order of their
- * own (fused multiply-adds, which round once in the Java fallback and in C2 alike), so the same inputs give the
- * same bits in the first call of a JVM and the millionth, on one thread or many.
+ * <p>One caveat on bits, for the vector kernels only: until C2 has compiled them (the first few hundred to
+ * few thousand calls of a JVM), the Vector API runs its Java fallback, whose {@code lanewise(EXP)} and
+ * {@code reduceLanes(ADD)} round differently from the compiled code (Math.exp per lane and lanes summed in
+ * order, against the SVML stub and C2's lane order). Results taken in that window can differ from later
+ * ones in the last bits, always within the documented error bounds, and a multi-threaded call during it can
+ * differ from a single-threaded one. Once compiled, the same inputs give the same bits for any thread
+ * count. The scalar kernels give the same bits from the first call.
  *
  * <p>An {@code Attention} is immutable and thread-safe; build one with {@link #builder()} and reuse it.
  * Every method checks its arguments and throws {@link IllegalArgumentException} naming the offending shapes
