@@ -3,9 +3,8 @@ package dev.qkv.spark;
 import dev.qkv.Partial;
 
 /**
- * The one place qkv-spark touches {@link Partial}'s representation: its wire form between JVMs, which is the
- * library's own ({@link Partial#toBytes}, {@link Partial#fromBytes}: a checked version byte, then doubles, so
- * merging the partials of many executors loses nothing).
+ * The one place qkv-spark touches {@link Partial}'s representation: its wire form between JVMs, the library's own
+ * ({@link Partial#toBytes}, a version byte first, checked by {@link Partial#fromBytes}).
  */
 final class Partials {
 
@@ -19,8 +18,7 @@ final class Partials {
     /**
      * The partial {@link #toBytes} wrote.
      *
-     * @throws IllegalArgumentException if the version byte is not the library's, the length does not match the shape
-     *     the bytes give, or the parts are not a partial's
+     * @throws IllegalArgumentException for a wrong version or length
      */
     static Partial fromBytes(byte[] bytes) {
         return Partial.fromBytes(bytes);

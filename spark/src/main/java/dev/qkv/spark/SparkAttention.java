@@ -180,7 +180,7 @@ public final class SparkAttention {
         try (Arena arena = Arena.ofConfined()) {
             Tensor out = total.output(arena);
             for (int i = 0; i < n; i++) {
-                lse[i] = total.logSumExp(i);
+                lse[i] = (float) total.logSumExp(i);
             }
             return new Pooled(out.toArray(), lse);
         }

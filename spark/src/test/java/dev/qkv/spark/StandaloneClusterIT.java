@@ -128,7 +128,7 @@ class StandaloneClusterIT {
             }
             float[] l = new float[n];
             for (int i = 0; i < n; i++) {
-                l[i] = total.logSumExp(i);
+                l[i] = (float) total.logSumExp(i);
             }
             return new Pooled(total.output(arena).toArray(), l);
         }
