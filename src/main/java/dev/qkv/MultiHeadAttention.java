@@ -20,7 +20,10 @@ import java.util.Objects;
  * <p>Outputs keep the queries' leading dimensions: output (…, n, dv), weights (…, n, m), log-sum-exp (…, n),
  * where … is (), (B) or (B, H). Masks are given per batch (one {@link Mask} for all, or B of them), each applying
  * to every head of its batch: {@link #validLengths(int[], int)} and {@link #validLengths(int[][])} make them from
- * d2l's {@code valid_lens} of shape (B,) or (B, n).
+ * d2l's {@code valid_lens} of shape (B,) or (B, n). A mask's bias ({@link Mask#bias}) broadcasts against the
+ * weights' shape (…, n, m) as NumPy and PyTorch's {@code attn_mask} do — (n, m), (B, 1, n, m), (1, H, n, m),
+ * (B, 1, 1, m) for key padding, … — and head h takes ALiBi slope h ({@link Mask#alibi}, one slope per query head
+ * or one for all); each (b, h) then gets its slice of the bias.
  *
  * <p>Threads go across the (b, h) pairs first: with at least as many pairs as the {@link Attention}'s threads,
  * each pair runs on one thread; with fewer, the pairs run one after another, each on all the threads. Since the
@@ -107,8 +110,8 @@ public final class MultiHeadAttention {
         Shapes s = Shapes.of(queries, keys, values, masks);
         Tensor out4 = s.output("output", out, s.dv);
         Tensor lse4 = logSumExp == null ? null : s.logSumExp(logSumExp);
-        forEachHead(s, (a, b, h) -> a.pool(s.q.slice(b, h), s.keys(b, h), s.values(b, h), s.mask(b), out4.slice(b, h),
-                lse4 == null ? null : lse4.slice(b, h)));
+        forEachHead(s, (a, b, h) -> a.pool(s.q.slice(b, h), s.keys(b, h), s.values(b, h), s.mask(b, h),
+                out4.slice(b, h), lse4 == null ? null : lse4.slice(b, h)));
     }
 
     /** The attention weights under {@code masks}, of shape (…, n, m), in a new tensor owned by {@code arena}. */
@@ -123,7 +126,7 @@ public final class MultiHeadAttention {
     public void weights(Tensor queries, Tensor keys, List<Mask> masks, Tensor weights) {
         Shapes s = Shapes.of(queries, keys, null, masks);
         Tensor w4 = s.output("weights", weights, s.m);
-        forEachHead(s, (a, b, h) -> a.weights(s.q.slice(b, h), s.keys(b, h), s.mask(b), w4.slice(b, h)));
+        forEachHead(s, (a, b, h) -> a.weights(s.q.slice(b, h), s.keys(b, h), s.mask(b, h), w4.slice(b, h)));
     }
 
     private interface HeadCall {
@@ -131,6 +134,11 @@ public final class MultiHeadAttention {
     }
 
     private void forEachHead(Shapes s, HeadCall call) {
+        for (Mask mask : s.masks) {
+            if (mask.biasTensor() != null) {
+                Checks.readableByThreads("bias", mask.biasTensor(), attention.threads());
+            }
+        }
         int pairs = s.batch * s.heads;
         if (attention.threads() > 1 && pairs >= attention.threads()) {
             attention.workers().forEach(pairs, p -> call.run(oneThread, p / s.heads, p % s.heads));
@@ -185,9 +193,11 @@ public final class MultiHeadAttention {
             for (int b = 0; b < masks.size(); b++) {
                 Mask mask = Objects.requireNonNull(masks.get(b), "mask");
                 try {
-                    mask.check(q.rows(), k.rows());
+                    mask.checkHeads(queries.rank(), q.batch(), q.heads(), q.rows(), k.rows());
+                    mask.head(0, 0, queries.rank()).check(q.rows(), k.rows());
                 } catch (IllegalArgumentException e) {
-                    throw new IllegalArgumentException("mask of batch " + b + ": " + e.getMessage(), e);
+                    throw new IllegalArgumentException((masks.size() == 1 ? "mask: " : "mask of batch " + b + ": ")
+                            + e.getMessage(), e);
                 }
             }
             return new Shapes(queries, q, k, v, masks, q.batch(), q.heads(), q.heads() / k.heads(), k.rows(),
@@ -217,8 +227,9 @@ public final class MultiHeadAttention {
             return v.slice(v.batch() == 1 ? 0 : b, h / group);
         }
 
-        Mask mask(int b) {
-            return masks.get(masks.size() == 1 ? 0 : b);
+        /** The 2-D mask of (b, h): its batch's, with the bias and ALiBi slope of (b, h). */
+        Mask mask(int b, int h) {
+            return masks.get(masks.size() == 1 ? 0 : b).head(b, h, queries.rank());
         }
 
         /** {@code out}, which must have the queries' leading dimensions and (n, cols), as (B, H, n, cols). */

@@ -19,7 +19,9 @@ import java.util.function.IntFunction;
  *   dQᵢ  = c Σⱼ dSᵢⱼ ∂ⱼ,   dKⱼ = c Σᵢ dSᵢⱼ ∂'ᵢ,   ∂L/∂f = Σᵢⱼ dSᵢⱼ rᵢⱼ
  * </pre>
  *
- * where sᵢⱼ = f·rᵢⱼ, and rᵢⱼ = qᵢᵀkⱼ with c = f, ∂ⱼ = kⱼ, ∂'ᵢ = qᵢ for the dot scorings, or rᵢⱼ = −‖qᵢ − kⱼ‖² with
+ * where sᵢⱼ = f·rᵢⱼ + bᵢⱼ (bᵢⱼ the {@link Bias}, 0 without one, added by {@link Visibility#apply} as in the forward
+ * pass; no gradient is taken with respect to it), and rᵢⱼ = qᵢᵀkⱼ with c = f, ∂ⱼ = kⱼ, ∂'ᵢ = qᵢ for the dot
+ * scorings, or rᵢⱼ = −‖qᵢ − kⱼ‖² with
  * c = 2f, ∂ⱼ = kⱼ − qᵢ, ∂'ᵢ = qᵢ − kⱼ for the Gaussian (summed as Σ dS·k − (Σ dS)·q).
  *
  * <p>Work and memory. The keys are cut into at most {@value #MAX_SHARDS} shards (of at least {@value #MIN_SHARD_KEYS}
@@ -79,7 +81,7 @@ public final class Backward {
         parallel.forEach(shards, s -> {
             int to = (int) Math.min(m, (long) (s + 1) * shardKeys);
             Shard shard = new Shard(s * shardKeys, to, n, d, values.cols(), wantQ, dKeys != null, dValues != null);
-            shard.run(kernels, score, queries, keys, values, ends, rowMask, gradOut, logSumExp, bigD);
+            shard.run(kernels, score, queries, keys, values, ends, rowMask, visibility, gradOut, logSumExp, bigD);
             parts[s] = shard;
         });
         // Written here, on the calling thread: the outputs may belong to a confined arena.
@@ -161,7 +163,8 @@ public final class Backward {
         }
 
         void run(Kernels kernels, Score score, Tensor queries, Tensor keys, Tensor values, int[] ends,
-                IntFunction<boolean[]> rowMask, Tensor gradOut, float[] logSumExp, float[] bigD) {
+                IntFunction<boolean[]> rowMask, Visibility visibility, Tensor gradOut, float[] logSumExp,
+                float[] bigD) {
             int n = queries.rows();
             float f = score.factor();
             boolean gaussian = score.kind() == Score.Kind.NEGATIVE_SQUARED_DISTANCE;
@@ -200,9 +203,12 @@ public final class Backward {
                         kernels.scores(raw, queries, i, keys, j0, end, rawScores);
                         kernels.scores(plainDot, gradOut, i, values, j0, end, dp);
                         for (int jj = 0; jj < count; jj++) {
-                            boolean sees = visible == null || visible[j0 + jj];
+                            p[jj] = f * rawScores[jj];
+                        }
+                        visibility.apply(i, j0, count, p, 0); // the forward's step: hidden keys −∞, the bias added
+                        for (int jj = 0; jj < count; jj++) {
                             // Clamped at 0: the float score may exceed ℓ by its rounding, the exact one cannot.
-                            p[jj] = sees ? Math.min(f * rawScores[jj] - lse, 0f) : Float.NEGATIVE_INFINITY;
+                            p[jj] = Math.min(p[jj] - lse, 0f);
                         }
                         kernels.expAndSum(p, 0, count, 0f);
                         float di = bigD[i];
