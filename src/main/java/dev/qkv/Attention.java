@@ -25,11 +25,11 @@ import java.util.concurrent.Executor;
  * scoring); its log-sum-exp is ±∞ only where the true value is beyond float. A query
  * with no key left, because m = 0 or its mask hides every key, gets weights 0 and output 0.
  *
- * <p>Masks ({@link Mask}) hide keys per query. Many queries under dot scoring run as FlashAttention tiles
- * (tiles of queries × blocks of keys) with the vector kernels; other cases run query by query. Keys can be
- * pooled shard by shard and merged ({@link #partial}, {@link Partial}). A call may use several threads
- * ({@link Builder#threads}); the output is bitwise the same whatever their number, because the work is cut
- * by the shapes alone and partial results are merged in a fixed order.
+ * <p>Masks ({@link Mask}) hide keys per query and add score biases (a float tensor, ALiBi). Many queries under dot
+ * scoring run as FlashAttention tiles (tiles of queries × blocks of keys) with the vector kernels; other cases run
+ * query by query. Keys can be pooled shard by shard and merged ({@link #partial}, {@link Partial}). A call may use
+ * several threads ({@link Builder#threads}); the output is bitwise the same whatever their number, because the work
+ * is cut by the shapes alone and partial results are merged in a fixed order.
  *
  * <p>One caveat on bits, for the vector kernels only: until C2 has compiled them (the first few hundred to
  * few thousand calls of a JVM), the Vector API runs its Java fallback, whose {@code lanewise(EXP)} and
