@@ -318,8 +318,9 @@ public final class Mask {
         }
     }
 
-    /** Refuses a bias with a NaN or +∞, naming the first. */
-    private void checkEntries() {
+    /** Refuses a bias with a NaN or +∞, naming the first; returns whether some entry is −∞. */
+    private boolean checkEntries() {
+        boolean hides = false;
         float[] row = new float[bias.cols()];
         MemorySegment segment = bias.segment();
         for (int b = 0; b < bias.batch(); b++) {
@@ -328,6 +329,7 @@ public final class Mask {
                     long offset = bias.rank() <= 2 ? bias.rowOffset(i) : bias.offset(b, h, i);
                     MemorySegment.copy(segment, ValueLayout.JAVA_FLOAT_UNALIGNED, offset, row, 0, row.length);
                     for (int j = 0; j < row.length; j++) {
+                        hides |= row[j] == Float.NEGATIVE_INFINITY;
                         if (Float.isNaN(row[j]) || row[j] == Float.POSITIVE_INFINITY) {
                             int[] at = switch (bias.rank()) {
                                 case 1 -> new int[] {j};
@@ -342,6 +344,7 @@ public final class Mask {
                 }
             }
         }
+        return hides;
     }
 
     private static String shapeString(int[] shape) {
@@ -375,33 +378,24 @@ public final class Mask {
         Tensor values = null;
         boolean[][] visible = explicit;
         if (bias != null) {
-            checkEntries();
             values = bias.rank() <= 2 ? bias.asMatrix() : bias.slice(0, 0);
-            visible = hideInfinite(values, ends, n, m);
+            if (checkEntries()) {
+                visible = hideInfinite(values, ends, n, m);
+            }
         }
         return Visibility.of(ends, visible, Bias.of(values, slopes == null ? Double.NaN : slopes[0], m - n));
     }
 
     /**
-     * The explicit matrix with the keys of bias −∞ hidden too: this mask's own when the bias has no −∞. A bias of
-     * one column hides whole rows, by their ends, without a matrix; one of one row keeps a single row when the
-     * explicit matrix has one (or none).
+     * The explicit matrix with the keys of bias −∞ hidden too, for a bias that has some. A bias of one column hides
+     * whole rows, by their ends, without a matrix; one of one row keeps a single row when the explicit matrix has one
+     * (or none).
      */
     private boolean[][] hideInfinite(Tensor values, int[] ends, int n, int m) {
         int rows = values.rows();
         int cols = values.cols();
         MemorySegment segment = values.segment();
         float[] row = new float[cols];
-        boolean any = false;
-        for (int r = 0; r < rows && !any; r++) {
-            MemorySegment.copy(segment, ValueLayout.JAVA_FLOAT_UNALIGNED, values.rowOffset(r), row, 0, cols);
-            for (int j = 0; j < cols; j++) {
-                any |= row[j] == Float.NEGATIVE_INFINITY;
-            }
-        }
-        if (!any) {
-            return explicit;
-        }
         if (cols == 1 && m != 1) {
             for (int i = 0; i < n; i++) {
                 if (values.get(rows == 1 ? 0 : i, 0) == Float.NEGATIVE_INFINITY) {

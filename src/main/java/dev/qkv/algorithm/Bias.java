@@ -67,8 +67,9 @@ public final class Bias {
                     scores[at + k] += b;
                 }
             } else {
+                long start = row + 4L * from;
                 for (int k = 0; k < count; k++) {
-                    scores[at + k] += segment.get(FLOAT, row + 4L * (from + k));
+                    scores[at + k] += segment.get(FLOAT, start + 4L * k);
                 }
             }
             return;
