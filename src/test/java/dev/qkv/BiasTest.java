@@ -274,6 +274,46 @@ class BiasTest {
     }
 
     /**
+     * NumPy's alignment from the right: a bias of rank 3 is (B, n, m) against queries (B, n, d), and (H, n, m)
+     * against queries (B, H, n, d).
+     */
+    @Test
+    void aBiasOfRankThreeAlignsFromTheRight() {
+        Random random = new Random(21);
+        int n = 3;
+        int m = 6;
+        try (Arena arena = Arena.ofShared()) {
+            Tensor bias = Tensor.allocate(arena, 2, n, m);
+            for (int b = 0; b < 2; b++) {
+                bias.slice(b, 0).copyFrom(uniform(arena, random, n, m));
+            }
+            Attention a = Attention.scaledDot();
+            MultiHeadAttention multi = MultiHeadAttention.of(a);
+            Tensor k = uniform(arena, random, m, D);
+            Tensor v = uniform(arena, random, m, DV);
+
+            Tensor q3 = Tensor.allocate(arena, 2, n, D);
+            Tensor q4 = Tensor.allocate(arena, 3, 2, n, D);
+            q3.slice(0, 0).copyFrom(uniform(arena, random, n, D));
+            q3.slice(1, 0).copyFrom(uniform(arena, random, n, D));
+            for (int b = 0; b < 3; b++) {
+                for (int h = 0; h < 2; h++) {
+                    q4.slice(b, h).copyFrom(q3.slice(h, 0));
+                }
+            }
+            Tensor perBatch = multi.pool(arena, q3, k, v, List.of(Mask.bias(bias)));
+            Tensor perHead = multi.pool(arena, q4, k, v, List.of(Mask.bias(bias)));
+            for (int x = 0; x < 2; x++) {
+                float[] expected = a.pool(arena, q3.slice(x, 0), k, v, Mask.bias(bias.slice(x, 0))).toFlatArray();
+                assertArrayEquals(expected, perBatch.slice(x, 0).toFlatArray());
+                for (int b = 0; b < 3; b++) {
+                    assertArrayEquals(expected, perHead.slice(b, x).toFlatArray());
+                }
+            }
+        }
+    }
+
+    /**
      * Batches and heads: a bias of (B, 1, n, m), ALiBi per head and grouped-query heads give each (b, h) the 2-D
      * call with the bias's slice and head h's slope, bit for bit.
      */
