@@ -354,6 +354,16 @@ class PoolCommandTest {
                 "the FIFO is still a FIFO");
     }
 
+    /** /proc refuses new files with ENOENT, which Java reports with no reason: the message must still say why. */
+    @Test
+    void anOutputInADirectoryThatTakesNoFilesSaysSo() {
+        Path out = Path.of("/proc/qkv-out.npy");
+        assumeTrue(Files.isDirectory(out.getParent()), "Linux's /proc");
+        Run r = run(poolTo(out));
+        assertEquals(Main.EXIT_FAILURE, r.status(), r.err());
+        assertEquals("pool: cannot write " + out + ": /proc does not take new files", r.err().strip());
+    }
+
     @Test
     void twoOutputsThatAreTheSameFileAreRefused() throws IOException {
         Path out = dir.resolve("out.npy");
