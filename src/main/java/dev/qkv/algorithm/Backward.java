@@ -1,7 +1,6 @@
 package dev.qkv.algorithm;
 
 import static dev.qkv.kernel.BackwardKernels.BLOCK;
-import static dev.qkv.kernel.BackwardKernels.ROWS;
 
 import dev.qkv.kernel.BackwardKernels;
 import dev.qkv.kernel.Kernels;
@@ -150,6 +149,8 @@ public final class Backward {
     private static final class Layout {
         final BackwardKernels kernels;
         final int width;
+        /** Rows of a micro tile. */
+        final int rows;
         final int d;
         final int dv;
         /** Columns of packed K and Q rows, and of dQ and dK: d, plus a column of ones for the Gaussian, in slabs. */
@@ -163,6 +164,7 @@ public final class Backward {
         Layout(BackwardKernels kernels, Score score, int d, int dv) {
             this.kernels = kernels;
             this.width = kernels.width();
+            this.rows = kernels.rows();
             this.d = d;
             this.dv = dv;
             this.gaussian = score.kind() == Score.Kind.NEGATIVE_SQUARED_DISTANCE;
@@ -256,8 +258,9 @@ public final class Backward {
                 kind[r] = r < g.rows && logSumExp[i] != Float.NEGATIVE_INFINITY && visibility.end(i) > first
                         ? SOME : NONE;
             }
-            for (int t = 0; t < g.rowsPadded; t += ROWS) {
-                if ((kind[t] | kind[t + 1] | kind[t + 2] | kind[t + 3]) != NONE) {
+            int rows = l.rows;
+            for (int t = 0; t < g.rowsPadded; t += rows) {
+                if (!all(kind, t, rows, NONE)) {
                     bk.rawScores(l.gaussian, g.q, t * l.d, l.d, kT, raw, t * BLOCK);
                     bk.rawScores(false, g.dO, t * l.dv, l.dv, vT, dp, t * BLOCK);
                 }
@@ -271,31 +274,30 @@ public final class Backward {
                 }
                 int i = g.first + r;
                 float lse = logSumExp[i];
+                float f = l.f;
                 for (int x = at; x < at + count; x++) {
-                    p[x] = l.f * raw[x];
+                    p[x] = f * raw[x];
                 }
                 visibility.apply(i, first, count, p, at);
                 Arrays.fill(p, at + count, at + BLOCK, Float.NEGATIVE_INFINITY);
-                int used = 0;
-                for (int x = at; x < at + BLOCK; x++) {
-                    boolean u = p[x] != Float.NEGATIVE_INFINITY;
-                    g.used[x] = u;
-                    used += u ? 1 : 0;
-                    // Clamped at 0: the float score may exceed ℓ by its rounding, the exact one cannot.
-                    p[x] = Math.min(p[x] - lse, 0f);
-                }
+                int used = bk.shift(p, at, at + BLOCK, lse);
                 kind[r] = used == 0 ? NONE : used == count ? ALL : SOME;
                 if (used == 0) {
                     Arrays.fill(p, at, at + BLOCK, 0f);
                     Arrays.fill(ds, at, at + BLOCK, 0f);
                     continue;
                 }
+                if (kind[r] == SOME) {
+                    for (int x = at; x < at + count; x++) {
+                        g.used[x] = p[x] != Float.NEGATIVE_INFINITY;
+                    }
+                }
                 kernels.expAndSum(p, at, at + BLOCK, 0f);
                 dFactor += bk.scoreGradients(p, dp, raw, at, at + BLOCK, bigD[i], l.c, ds);
             }
             // dV += Pᵀ·dO and dK += dSᵀ·Q: the block's keys are the tile rows, the group's queries the inner sum.
             int slab = GROUP * l.width;
-            for (int j = 0; j < count; j += ROWS) {
+            for (int j = 0; j < count; j += rows) {
                 if (dv != null) {
                     bk.accumulate(p, j, 1, BLOCK, 0, g.rows, g.dOPanel, slab, dv[b], j * l.dvPad, l.dvPad, l.dvPad);
                 }
@@ -309,13 +311,13 @@ public final class Backward {
             // dQ += dS·K: whole tiles where every row uses every key of the block, else row by row over the runs
             // of keys used, so a hidden key row is never multiplied, not even by 0 (0 · NaN is NaN).
             int kSlab = BLOCK * l.width;
-            for (int t = 0; t < g.rowsPadded; t += ROWS) {
-                if ((kind[t] & kind[t + 1] & kind[t + 2] & kind[t + 3]) == ALL) {
+            for (int t = 0; t < g.rowsPadded; t += rows) {
+                if (all(kind, t, rows, ALL)) {
                     bk.accumulate(ds, t * BLOCK, BLOCK, 1, 0, count, kRows, kSlab, dq, (g.first + t) * l.dPad,
                             l.dPad, l.dPad);
                     continue;
                 }
-                for (int r = t; r < t + ROWS; r++) {
+                for (int r = t; r < t + rows; r++) {
                     int at = (g.first + r) * l.dPad;
                     if (kind[r] == ALL) {
                         bk.accumulateRow(ds, r * BLOCK, 1, 0, count, kRows, kSlab, dq, at, l.dPad);
@@ -335,6 +337,16 @@ public final class Backward {
                     }
                 }
             }
+        }
+
+        /** Whether {@code kind[t, t + rows)} are all {@code k}. */
+        private static boolean all(byte[] kind, int t, int rows, byte k) {
+            for (int r = t; r < t + rows; r++) {
+                if (kind[r] != k) {
+                    return false;
+                }
+            }
+            return true;
         }
 
         /** dK and dV rows of this shard's keys; the Gaussian's −(Σᵢ c·dSᵢⱼ)·kⱼ for the keys some query used. */
@@ -395,7 +407,7 @@ public final class Backward {
             Layout l = layout;
             this.first = first;
             this.rows = rows;
-            this.rowsPadded = (rows + ROWS - 1) / ROWS * ROWS;
+            this.rowsPadded = (rows + layout.rows - 1) / layout.rows * layout.rows;
             for (int r = 0; r < rows; r++) {
                 MemorySegment.copy(queries.segment(), ValueLayout.JAVA_FLOAT_UNALIGNED, queries.rowOffset(first + r),
                         q, r * l.d, l.d);

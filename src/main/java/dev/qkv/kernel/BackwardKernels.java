@@ -15,10 +15,7 @@ package dev.qkv.kernel;
  */
 public interface BackwardKernels {
 
-    /** Rows of a micro tile: 4 broadcasts × 2 vectors = 8 accumulators, which fit AVX2's 16 registers. */
-    int ROWS = 4;
-
-    /** Keys per block: a multiple of every {@link #width()} and of {@link #ROWS}. */
+    /** Keys per block: a multiple of every {@link #width()} and {@link #rows()}. */
     int BLOCK = 64;
 
     /** {@code "scalar"} or {@code "vector"}. */
@@ -27,9 +24,12 @@ public interface BackwardKernels {
     /** W, the columns of a slab; {@link #BLOCK} is a multiple of it. */
     int width();
 
+    /** R, the rows of a micro tile (4 or 8); {@link #BLOCK} is a multiple of it. */
+    int rows();
+
     /**
      * A tile of raw scores: {@code s[sOff + r·BLOCK + j] = Σₜ a[aOff + r·d + t]·bT(t, j)} (or, with
-     * {@code distance}, {@code −Σₜ (a[aOff + r·d + t] − bT(t, j))²}) for the {@link #ROWS} rows r and the
+     * {@code distance}, {@code −Σₜ (a[aOff + r·d + t] − bT(t, j))²}) for the R rows r and the
      * {@link #BLOCK} keys j of the transposed panel {@code bT}.
      */
     void rawScores(boolean distance, float[] a, int aOff, int d, float[] bT, float[] s, int sOff);
@@ -51,7 +51,7 @@ public interface BackwardKernels {
 
     /**
      * {@code acc[aOff + r·aRow + col] += Σ_{k ∈ [from, to)} w[wOff + r·wRow + k·wCol] · b(k, col)} for the
-     * {@link #ROWS} rows r and the columns {@code col < cols} (a multiple of W) of the row panel {@code b} whose
+     * R rows r and the columns {@code col < cols} (a multiple of W) of the row panel {@code b} whose
      * slabs are {@code slab} floats apart. Sums run in order of k.
      */
     void accumulate(float[] w, int wOff, int wRow, int wCol, int from, int to, float[] b, int slab, float[] acc,

@@ -14,6 +14,8 @@ public final class ScalarBackwardKernels implements BackwardKernels {
 
     /** 16 floats, one 512-bit vector, should C2 vectorise the inner loops. */
     private static final int WIDTH = 16;
+    /** Rows of a tile: any number works for plain loops. */
+    private static final int ROWS = 4;
 
     private ScalarBackwardKernels() {}
 
@@ -25,6 +27,11 @@ public final class ScalarBackwardKernels implements BackwardKernels {
     @Override
     public int width() {
         return WIDTH;
+    }
+
+    @Override
+    public int rows() {
+        return ROWS;
     }
 
     /** Each score summed in order of t, as {@link ScalarKernels#dot} and {@link ScalarKernels#squaredDistance}. */
