@@ -42,20 +42,33 @@ class GradientProperties {
 
     @Provide
     Arbitrary<Problem> masked() {
-        return Problem.problems(Arbitraries.integers().between(1, 40), Arbitraries.integers().between(1, 300),
+        return Problem.problems(Arbitraries.oneOf(Arbitraries.integers().between(1, 40),
+                Arbitraries.integers().between(65, 140)), Arbitraries.integers().between(1, 300),
                 Problem.dims(17), Problem.dims(17), Arbitraries.of(MaskKind.class).filter(k -> k != MaskKind.NONE));
     }
 
     /**
-     * Enough keys for several shards of the backward pass (256 keys each, at most 8), and past 2048, where 8 shards
-     * of whole blocks leave the last one short.
+     * Enough keys for several shards of the backward pass (512 keys each, at most 8), and past 4096, where 8 shards
+     * of whole blocks leave the last one short; queries past one group of 64.
      */
     @Provide
     Arbitrary<Problem> sharded() {
         return Problem.problems(Arbitraries.integers().between(1, 70), Arbitraries.oneOf(
-                Arbitraries.integers().between(257, 1100), Arbitraries.integers().between(2049, 2400)),
+                Arbitraries.integers().between(513, 1300), Arbitraries.integers().between(4097, 4300)),
                 Problem.dims(16), Problem.dims(16),
                 Arbitraries.of(MaskKind.NONE, MaskKind.VALID_LENGTHS, MaskKind.CAUSAL, MaskKind.EXPLICIT));
+    }
+
+    /**
+     * The sizes the backward pass's tiles are made for: several groups of 64 queries (the inner dimension of dK and
+     * dV's products) with a partial last group and a partial last tile of 4, several blocks of 64 keys with a
+     * partial last one, any mask (so whole tiles, rows of runs and rows that see nothing), dimensions around the
+     * slabs' widths.
+     */
+    @Provide
+    Arbitrary<Problem> tiled() {
+        return Problem.problems(Arbitraries.integers().between(128, 200), Arbitraries.integers().between(128, 400),
+                Problem.dims(40), Problem.dims(40), Arbitraries.of(MaskKind.class));
     }
 
     /**
@@ -65,6 +78,14 @@ class GradientProperties {
      */
     @Property(tries = 150)
     void gradientsMatchTheFloat64Reference(@ForAll("kernels") Kernels kernels, @ForAll("problems") Problem p,
+            @ForAll long seed) {
+        float[][] dOut = matrix(new SplittableRandom(seed), p.n(), p.dv());
+        checkAgainstTheReference(kernels, p, dOut, 1);
+    }
+
+    /** As {@link #gradientsMatchTheFloat64Reference} at n ≥ 128 queries over m ≥ 128 keys, whole tiles and groups. */
+    @Property(tries = 30)
+    void tiledGradientsMatchTheFloat64Reference(@ForAll("kernels") Kernels kernels, @ForAll("tiled") Problem p,
             @ForAll long seed) {
         float[][] dOut = matrix(new SplittableRandom(seed), p.n(), p.dv());
         checkAgainstTheReference(kernels, p, dOut, 1);

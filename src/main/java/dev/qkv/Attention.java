@@ -220,7 +220,8 @@ public final class Attention {
      * <p>Weights are recomputed block by block from the log-sum-exp, {@code D = rowsum(gradOut∘out)} and
      * {@code dS = P∘(dP − D)}; no n×m matrix is ever held. The keys are cut into at most 8 shards by the shapes
      * alone, each a task that owns its keys' dK and dV and keeps a partial dQ (n×d floats, at most 16 MB in all),
-     * summed in shard order: the result is bitwise the same for any thread count. A hidden key or value is never
+     * summed in shard order: the result is bitwise the same for any thread count. A running task also holds its
+     * keys and values packed for the micro-kernels (about 3·d floats a key) from 8 queries on. A hidden key or value is never
      * used, so NaN there cannot reach a gradient; a key no query sees gets dK = dV = 0 exactly.
      */
     public Gradients gradients(Tensor queries, Tensor keys, Tensor values, Mask mask, Tensor gradOut, Tensor out,

@@ -1,8 +1,13 @@
 package dev.qkv.algorithm;
 
+import static dev.qkv.kernel.BackwardKernels.BLOCK;
+
+import dev.qkv.kernel.BackwardKernels;
 import dev.qkv.kernel.Kernels;
 import dev.qkv.kernel.Score;
 import dev.qkv.tensor.Tensor;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 
 /**
@@ -19,33 +24,51 @@ import java.util.Arrays;
  * </pre>
  *
  * where sᵢⱼ = f·rᵢⱼ, and rᵢⱼ = qᵢᵀkⱼ with c = f, ∂ⱼ = kⱼ, ∂'ᵢ = qᵢ for the dot scorings, or rᵢⱼ = −‖qᵢ − kⱼ‖² with
- * c = 2f, ∂ⱼ = kⱼ − qᵢ, ∂'ᵢ = qᵢ − kⱼ for the Gaussian (summed as Σ dS·k − (Σ dS)·q).
+ * c = 2f, ∂ⱼ = kⱼ − qᵢ, ∂'ᵢ = qᵢ − kⱼ for the Gaussian (summed as Σ dS·k − (Σ dS)·q: a column of ones packed beside
+ * K and Q gives the Σ dS in the same micro-kernel call).
+ *
+ * <p>As matrix products, on the micro-kernels of {@link BackwardKernels}: for a group of {@value #GROUP} queries and
+ * a block of {@value BackwardKernels#BLOCK} keys, S = Q·Kᵀ and dP = dO·Vᵀ (tiles of raw scores against packed Kᵀ
+ * and Vᵀ), P and dS row by row, then dV += Pᵀ·dO and dK += dSᵀ·Q (the block's keys as tile rows, the group's queries
+ * as the inner dimension) and dQ += dS·K.
  *
  * <p>Work and memory. The keys are cut into at most {@value #MAX_SHARDS} shards (of at least {@value #MIN_SHARD_KEYS}
- * keys, fewer shards when n·d is large), fixed by the shapes alone. A shard is one task: it walks tiles of
- * {@value #QUERY_TILE} queries × blocks of {@value #KEY_BLOCK} keys, owns dK and dV of its keys, and adds into its
- * own partial dQ (n × d), which are summed afterwards in shard order. So the result is bitwise the same whatever
- * the number of threads. Memory besides the outputs: the partial dQ, at most {@value #MAX_PARTIAL_FLOATS} floats
- * (16 MB) with more than one shard, n·d with one; dK and dV of the keys (m·(d + dv) floats) while they are summed;
- * two {@value #QUERY_TILE} × {@value #KEY_BLOCK} blocks of P and dS per task. Never an n × m matrix.
+ * keys, fewer shards when n·d is large), fixed by the shapes alone. A shard is one task: it packs its keys and
+ * values once (Kᵀ, K and Vᵀ, about 3·d floats a key), walks the queries group by group and its keys block by block,
+ * owns dK and dV of its keys, and adds into its own partial dQ (n × d), which are summed afterwards in shard order.
+ * So the result is bitwise the same whatever the number of threads. Memory besides the outputs: the partial dQ, at
+ * most {@value #MAX_PARTIAL_FLOATS} floats (16 MB) with more than one shard, n·d with one; dK and dV of the keys
+ * (m·(d + dv) floats, padded to whole slabs) while they are summed; per running task, its packed keys and values
+ * and a few {@value #GROUP} × {@value BackwardKernels#BLOCK} blocks. Never an n × m matrix.
  *
  * <p>Masks: the scores go through {@link Visibility#apply}, the forward's one masking step, before the softmax; a key
- * whose score it leaves at −∞ is not used: its P and dS are set to 0, not computed from it, and dQ sums only over
+ * whose score it leaves at −∞ is not used: its P and dS are exactly 0, not computed from it, and dQ sums only over
  * the keys used, so a NaN in a hidden key or value cannot reach a gradient. A key no query sees gets dK = dV = 0
- * exactly, a query that sees no key (ℓ = −∞) dQ = 0.
+ * exactly (every term is ±0 on a +0 sum), a query that sees no key (ℓ = −∞) dQ = 0.
  */
 public final class Backward {
 
-    /** Queries per tile: the tile's rows of Q and dO (16 KB each at d = 128) stay in L1/L2 across a block. */
-    static final int QUERY_TILE = 32;
-    /** Keys per block: the block's P and dS columns (8 KB each) and its key and value rows stay in L2. */
-    static final int KEY_BLOCK = 64;
-    /** The fewest keys a shard gets when there are several. */
-    static final int MIN_SHARD_KEYS = 256;
+    /** Queries per group: the inner dimension of dK and dV's products; the group's Q and dO (32 KB each) stay in L2. */
+    static final int GROUP = 64;
+    /** Keys per block. */
+    static final int KEY_BLOCK = BLOCK;
+    /** The fewest keys a shard gets when there are several: a shard's packing is paid once per query group. */
+    static final int MIN_SHARD_KEYS = 512;
     /** The most shards, and so the most threads a call keeps busy. */
     static final int MAX_SHARDS = 8;
     /** The most floats of partial dQ: shards are fewer when n·d is large. */
     static final long MAX_PARTIAL_FLOATS = 1L << 22;
+
+    /**
+     * Fewer queries than this go query by query ({@link RowBackward}): below a tile of 8, the packing of Kᵀ, K and Vᵀ
+     * outweighs the products (measured at n = 1 only: 1.05 against 0.34 ms, m = 2048, d = 128).
+     */
+    static final int ROW_PATH_BELOW = 8;
+
+    /** How much of a block a row of a group uses. */
+    private static final byte NONE = 0;
+    private static final byte SOME = 1;
+    private static final byte ALL = 2;
 
     private Backward() {}
 
@@ -59,9 +82,14 @@ public final class Backward {
             Visibility visibility, Tensor gradOut, Tensor out, float[] logSumExp, Tensor dQueries, Tensor dKeys,
             Tensor dValues, Workers parallel) {
         int n = queries.rows();
+        if (n < ROW_PATH_BELOW) {
+            return RowBackward.run(kernels, score, queries, keys, values, visibility, gradOut, out, logSumExp,
+                    dQueries, dKeys, dValues, parallel);
+        }
         int m = keys.rows();
         int d = queries.cols();
-        int shardKeys = shardKeys(n, m, d);
+        Layout layout = new Layout(BackwardKernels.matching(kernels), score, d, values.cols());
+        int shardKeys = shardKeys(n, m, layout.dPad);
         int shards = shardKeys == 0 ? 0 : (m + shardKeys - 1) / shardKeys;
         float[] bigD = new float[n];
         for (int i = 0; i < n; i++) {
@@ -69,31 +97,31 @@ public final class Backward {
                     gradOut.cols());
         }
         Shard[] parts = new Shard[shards];
-        boolean wantQ = dQueries != null;
         parallel.forEach(shards, s -> {
             int to = (int) Math.min(m, (long) (s + 1) * shardKeys);
-            Shard shard = new Shard(s * shardKeys, to, n, d, values.cols(), wantQ, dKeys != null, dValues != null);
-            shard.run(kernels, score, queries, keys, values, visibility, gradOut, logSumExp, bigD);
+            Shard shard = new Shard(layout, s * shardKeys, to, n, dQueries != null, dKeys != null, dValues != null);
+            shard.run(kernels, queries, keys, values, visibility, gradOut, logSumExp, bigD);
             parts[s] = shard;
         });
         // Written here, on the calling thread: the outputs may belong to a confined arena.
         for (Shard part : parts) {
-            part.writeKeys(score, keys, dKeys, dValues);
+            part.writeKeys(keys, dKeys, dValues);
         }
         if (dQueries != null) {
             float[] row = new float[d];
-            boolean gaussian = score.kind() == Score.Kind.NEGATIVE_SQUARED_DISTANCE;
             for (int i = 0; i < n; i++) {
                 Arrays.fill(row, 0f);
                 float sum = 0f;
                 for (Shard part : parts) {
-                    float[] partial = part.dq[i];
+                    int at = i * layout.dPad;
                     for (int l = 0; l < d; l++) {
-                        row[l] += partial[l];
+                        row[l] += part.dq[at + l];
                     }
-                    sum += part.dqSum[i];
+                    if (layout.gaussian) {
+                        sum += part.dq[at + d];
+                    }
                 }
-                if (gaussian && sum != 0f) {
+                if (sum != 0f) {
                     for (int l = 0; l < d; l++) {
                         row[l] -= sum * queries.get(i, l);
                     }
@@ -109,183 +137,351 @@ public final class Backward {
     }
 
     /**
-     * Keys per shard for n queries over m keys of dimension d, by the shapes alone: m over at most
-     * {@value #MAX_SHARDS} shards of at least {@value #MIN_SHARD_KEYS} (fewer when n·d is large), rounded up to
-     * whole blocks; the last shard takes what is left, so ⌈m / shardKeys⌉ shards, none empty. 0 when m = 0.
+     * Keys per shard for n queries over m keys and rows of dQ of {@code dPad} floats, by the shapes alone: m over at
+     * most {@value #MAX_SHARDS} shards of at least {@value #MIN_SHARD_KEYS} (fewer when n·dPad is large), rounded up
+     * to whole blocks; the last shard takes what is left, so ⌈m / shardKeys⌉ shards, none empty. 0 when m = 0.
      */
-    static int shardKeys(int n, int m, int d) {
+    static int shardKeys(int n, int m, int dPad) {
         if (m == 0) {
             return 0;
         }
         int byKeys = Math.clamp((m + MIN_SHARD_KEYS - 1) / MIN_SHARD_KEYS, 1, MAX_SHARDS);
-        long byMemory = Math.max(1, MAX_PARTIAL_FLOATS / Math.max(1, (long) n * d));
+        long byMemory = Math.max(1, MAX_PARTIAL_FLOATS / Math.max(1, (long) n * dPad));
         int shards = (int) Math.min(byKeys, byMemory);
-        return roundUp((m + shards - 1) / shards, KEY_BLOCK);
+        return (int) Math.min(Integer.MAX_VALUE, roundUp((m + shards - 1L) / shards, KEY_BLOCK));
     }
 
-    private static int roundUp(int x, int multiple) {
+    private static long roundUp(long x, int multiple) {
         return (x + multiple - 1) / multiple * multiple;
+    }
+
+    /** The shapes of the packed operands, and the scoring. */
+    private static final class Layout {
+        final BackwardKernels kernels;
+        final int width;
+        /** Rows of a micro tile. */
+        final int rows;
+        final int d;
+        final int dv;
+        /** Columns of packed K and Q rows, and of dQ and dK: d, plus a column of ones for the Gaussian, in slabs. */
+        final int dPad;
+        final int dvPad;
+        final boolean gaussian;
+        final float f;
+        /** dS is scaled by c before the products: f, or 2f for the Gaussian. */
+        final float c;
+
+        Layout(BackwardKernels kernels, Score score, int d, int dv) {
+            this.kernels = kernels;
+            this.width = kernels.width();
+            this.rows = kernels.rows();
+            this.d = d;
+            this.dv = dv;
+            this.gaussian = score.kind() == Score.Kind.NEGATIVE_SQUARED_DISTANCE;
+            this.dPad = pad(d + (gaussian ? 1 : 0));
+            this.dvPad = pad(dv);
+            this.f = score.factor();
+            this.c = gaussian ? 2 * f : f;
+        }
+
+        private int pad(int columns) {
+            return (int) Math.max(width, roundUp(columns, width));
+        }
     }
 
     /** One task: keys {@code [from, to)} against every query. */
     private static final class Shard {
+        final Layout layout;
         final int from;
         final int to;
-        /** Partial dQ of every query, and the Gaussian's Σⱼ c·dSᵢⱼ; dK and dV of this shard's keys. */
-        final float[][] dq;
-        final float[] dqSum;
+        final int blocks;
+        /** Partial dQ of every query, n × dPad (the Gaussian's Σⱼ c·dSᵢⱼ in column d); null if not asked for. */
+        final float[] dq;
+        /** dK and dV of this shard's keys, a BLOCK × dPad (or dvPad) array per block; null if not asked for. */
         final float[][] dk;
         final float[][] dv;
-        final float[] dkSum;
-        final boolean[] seen;
-        final boolean wantQ;
         double dFactor;
 
-        Shard(int from, int to, int n, int d, int dvCols, boolean wantQ, boolean wantK, boolean wantV) {
+        Shard(Layout layout, int from, int to, int n, boolean wantQ, boolean wantK, boolean wantV) {
+            this.layout = layout;
             this.from = from;
             this.to = to;
-            this.wantQ = wantQ;
-            int keys = to - from;
-            this.dq = wantQ ? new float[n][d] : new float[n][0];
-            this.dqSum = new float[n];
-            this.dk = wantK ? new float[keys][d] : null;
-            this.dv = wantV ? new float[keys][dvCols] : null;
-            this.dkSum = new float[keys];
-            this.seen = new boolean[keys];
+            this.blocks = (to - from + BLOCK - 1) / BLOCK;
+            this.dq = wantQ ? new float[Math.multiplyExact(n, layout.dPad)] : null;
+            this.dk = wantK ? new float[blocks][BLOCK * layout.dPad] : null;
+            this.dv = wantV ? new float[blocks][BLOCK * layout.dvPad] : null;
         }
 
-        void run(Kernels kernels, Score score, Tensor queries, Tensor keys, Tensor values, Visibility visibility,
-                Tensor gradOut, float[] logSumExp, float[] bigD) {
+        void run(Kernels kernels, Tensor queries, Tensor keys, Tensor values, Visibility visibility, Tensor gradOut,
+                float[] logSumExp, float[] bigD) {
+            Layout l = layout;
             int n = queries.rows();
-            float f = score.factor();
-            boolean gaussian = score.kind() == Score.Kind.NEGATIVE_SQUARED_DISTANCE;
-            float c = gaussian ? 2 * f : f;
-            Score raw = gaussian ? Score.negativeSquaredDistance(1f) : Score.dot(1f);
-            Score plainDot = Score.dot(1f);
-            float[] rawScores = new float[KEY_BLOCK];
-            float[] p = new float[KEY_BLOCK];
-            float[] dp = new float[KEY_BLOCK];
-            float[] ds = new float[KEY_BLOCK];
-            float[] run = new float[KEY_BLOCK];
-            boolean[] used = new boolean[KEY_BLOCK];
-            float[][] pColumns = new float[KEY_BLOCK][QUERY_TILE];
-            float[][] dsColumns = new float[KEY_BLOCK][QUERY_TILE];
-            boolean[] columnSeen = new boolean[KEY_BLOCK];
-            for (int i0 = 0; i0 < n; i0 += QUERY_TILE) {
-                int i1 = Math.min(n, i0 + QUERY_TILE);
-                int tileEnd = 0;
-                for (int i = i0; i < i1; i++) {
-                    tileEnd = Math.max(tileEnd,
-                            logSumExp[i] == Float.NEGATIVE_INFINITY ? 0 : Math.min(visibility.end(i), to));
+            int d = l.d;
+            int dvCols = l.dv;
+            int w = l.width;
+            float[][] kT = new float[blocks][];
+            float[][] vT = new float[blocks][];
+            float[][] kRows = dq == null ? null : new float[blocks][];
+            for (int b = 0; b < blocks; b++) {
+                int first = from + b * BLOCK;
+                int count = Math.min(BLOCK, to - first);
+                kT[b] = transposed(keys, first, count, w);
+                vT[b] = transposed(values, first, count, w);
+                if (kRows != null) {
+                    kRows[b] = new float[BLOCK * l.dPad];
+                    packRows(keys, first, count, kRows[b], BLOCK, l.dPad, w, l.gaussian);
                 }
-                for (int j0 = from; j0 < tileEnd; j0 += KEY_BLOCK) {
-                    int j1 = Math.min(tileEnd, j0 + KEY_BLOCK);
-                    for (int jj = 0; jj < j1 - j0; jj++) {
-                        Arrays.fill(pColumns[jj], 0f);
-                        Arrays.fill(dsColumns[jj], 0f);
-                        columnSeen[jj] = false;
+            }
+            Group group = new Group(l, dk != null, dv != null);
+            for (int g0 = 0; g0 < n; g0 += GROUP) {
+                int gn = Math.min(GROUP, n - g0);
+                int end = 0; // the group sees none of this shard's keys past from + end
+                for (int r = 0; r < gn; r++) {
+                    if (logSumExp[g0 + r] != Float.NEGATIVE_INFINITY) {
+                        end = Math.max(end, Math.min(visibility.end(g0 + r), to) - from);
                     }
-                    for (int i = i0; i < i1; i++) {
-                        int end = Math.min(visibility.end(i), j1);
-                        float lse = logSumExp[i];
-                        if (end <= j0 || lse == Float.NEGATIVE_INFINITY) {
-                            continue;
-                        }
-                        int count = end - j0;
-                        kernels.scores(raw, queries, i, keys, j0, end, rawScores);
-                        kernels.scores(plainDot, gradOut, i, values, j0, end, dp);
-                        for (int jj = 0; jj < count; jj++) {
-                            p[jj] = f * rawScores[jj];
-                        }
-                        // The forward's masking step: a key the query does not see scores −∞ and is not used.
-                        visibility.apply(i, j0, count, p, 0);
-                        for (int jj = 0; jj < count; jj++) {
-                            used[jj] = p[jj] != Float.NEGATIVE_INFINITY;
-                            // Clamped at 0: the float score may exceed ℓ by its rounding, the exact one cannot.
-                            p[jj] = Math.min(p[jj] - lse, 0f);
-                        }
-                        kernels.expAndSum(p, 0, count, 0f);
-                        float di = bigD[i];
-                        double factorSum = 0;
-                        for (int jj = 0; jj < count; jj++) {
-                            if (!used[jj]) {
-                                p[jj] = 0f;
-                                ds[jj] = 0f;
-                                continue;
-                            }
-                            float dS = p[jj] * (dp[jj] - di);
-                            factorSum += (double) dS * rawScores[jj];
-                            ds[jj] = c * dS;
-                            pColumns[jj][i - i0] = p[jj];
-                            dsColumns[jj][i - i0] = ds[jj];
-                            columnSeen[jj] = true;
-                            dqSum[i] += ds[jj];
-                        }
-                        dFactor += factorSum;
-                        if (wantQ) {
-                            accumulateUsed(kernels, ds, keys, j0, end, used, run, dq[i]);
-                        }
+                }
+                if (end <= 0) {
+                    continue;
+                }
+                group.load(queries, gradOut, g0, gn);
+                for (int b = 0; b * BLOCK < end; b++) {
+                    block(kernels, group, b, Math.min(BLOCK, end - b * BLOCK), kT[b], vT[b],
+                            kRows == null ? null : kRows[b], visibility, logSumExp, bigD);
+                }
+            }
+        }
+
+        /** Group × block b, whose first {@code count} keys some row of the group may see. */
+        private void block(Kernels kernels, Group g, int b, int count, float[] kT, float[] vT, float[] kRows,
+                Visibility visibility, float[] logSumExp, float[] bigD) {
+            Layout l = layout;
+            BackwardKernels bk = l.kernels;
+            int first = from + b * BLOCK;
+            float[] raw = g.raw;
+            float[] p = g.p;
+            float[] ds = g.ds;
+            float[] dp = g.dp;
+            byte[] kind = g.kind;
+            for (int r = 0; r < g.rowsPadded; r++) {
+                int i = g.first + r;
+                kind[r] = r < g.rows && logSumExp[i] != Float.NEGATIVE_INFINITY && visibility.end(i) > first
+                        ? SOME : NONE;
+            }
+            int rows = l.rows;
+            for (int t = 0; t < g.rowsPadded; t += rows) {
+                if (!all(kind, t, rows, NONE)) {
+                    bk.rawScores(l.gaussian, g.q, t * l.d, l.d, kT, raw, t * BLOCK);
+                    bk.rawScores(false, g.dO, t * l.dv, l.dv, vT, dp, t * BLOCK);
+                }
+            }
+            for (int r = 0; r < g.rowsPadded; r++) {
+                int at = r * BLOCK;
+                if (kind[r] == NONE) {
+                    Arrays.fill(p, at, at + BLOCK, 0f);
+                    Arrays.fill(ds, at, at + BLOCK, 0f);
+                    continue;
+                }
+                int i = g.first + r;
+                float lse = logSumExp[i];
+                float f = l.f;
+                for (int x = at; x < at + count; x++) {
+                    p[x] = f * raw[x];
+                }
+                visibility.apply(i, first, count, p, at);
+                Arrays.fill(p, at + count, at + BLOCK, Float.NEGATIVE_INFINITY);
+                int used = bk.shift(p, at, at + BLOCK, lse);
+                kind[r] = used == 0 ? NONE : used == count ? ALL : SOME;
+                if (used == 0) {
+                    Arrays.fill(p, at, at + BLOCK, 0f);
+                    Arrays.fill(ds, at, at + BLOCK, 0f);
+                    continue;
+                }
+                if (kind[r] == SOME) {
+                    for (int x = at; x < at + count; x++) {
+                        g.used[x] = p[x] != Float.NEGATIVE_INFINITY;
                     }
-                    for (int jj = 0; jj < j1 - j0 && (dk != null || dv != null); jj++) {
-                        if (!columnSeen[jj]) {
-                            continue;
-                        }
-                        int key = j0 + jj - from;
-                        seen[key] = true;
-                        if (dv != null) {
-                            kernels.accumulate(pColumns[jj], gradOut, i0, i1, dv[key]);
-                        }
-                        if (dk != null) {
-                            kernels.accumulate(dsColumns[jj], queries, i0, i1, dk[key]);
-                            for (int ii = 0; ii < i1 - i0; ii++) {
-                                dkSum[key] += dsColumns[jj][ii];
+                }
+                kernels.expAndSum(p, at, at + BLOCK, 0f);
+                dFactor += bk.scoreGradients(p, dp, raw, at, at + BLOCK, bigD[i], l.c, ds);
+            }
+            // dV += Pᵀ·dO and dK += dSᵀ·Q: the block's keys are the tile rows, the group's queries the inner sum.
+            int slab = GROUP * l.width;
+            for (int j = 0; j < count; j += rows) {
+                if (dv != null) {
+                    bk.accumulate(p, j, 1, BLOCK, 0, g.rows, g.dOPanel, slab, dv[b], j * l.dvPad, l.dvPad, l.dvPad);
+                }
+                if (dk != null) {
+                    bk.accumulate(ds, j, 1, BLOCK, 0, g.rows, g.qPanel, slab, dk[b], j * l.dPad, l.dPad, l.dPad);
+                }
+            }
+            if (dq == null) {
+                return;
+            }
+            // dQ += dS·K: whole tiles where every row uses every key of the block, else row by row over the runs
+            // of keys used, so a hidden key row is never multiplied, not even by 0 (0 · NaN is NaN).
+            int kSlab = BLOCK * l.width;
+            for (int t = 0; t < g.rowsPadded; t += rows) {
+                if (all(kind, t, rows, ALL)) {
+                    bk.accumulate(ds, t * BLOCK, BLOCK, 1, 0, count, kRows, kSlab, dq, (g.first + t) * l.dPad,
+                            l.dPad, l.dPad);
+                    continue;
+                }
+                for (int r = t; r < t + rows; r++) {
+                    int at = (g.first + r) * l.dPad;
+                    if (kind[r] == ALL) {
+                        bk.accumulateRow(ds, r * BLOCK, 1, 0, count, kRows, kSlab, dq, at, l.dPad);
+                    } else if (kind[r] == SOME) {
+                        boolean[] used = g.used;
+                        int base = r * BLOCK;
+                        for (int j = 0; j < count; ) {
+                            while (j < count && !used[base + j]) {
+                                j++;
                             }
+                            int start = j;
+                            while (j < count && used[base + j]) {
+                                j++;
+                            }
+                            bk.accumulateRow(ds, base, 1, start, j, kRows, kSlab, dq, at, l.dPad);
                         }
                     }
                 }
             }
         }
 
-        /**
-         * {@code acc += Σ weights[j − from]·keys[j]} over the keys of {@code [from, to)} with {@code used[j − from]}
-         * only: a key the query does not see is not multiplied, not even by 0 (0 · NaN is NaN).
-         */
-        private static void accumulateUsed(Kernels kernels, float[] weights, Tensor keys, int from, int to,
-                boolean[] used, float[] run, float[] acc) {
-            int j = from;
-            while (j < to) {
-                while (j < to && !used[j - from]) {
-                    j++;
-                }
-                int start = j;
-                while (j < to && used[j - from]) {
-                    j++;
-                }
-                if (start == from && j == to) {
-                    kernels.accumulate(weights, keys, from, to, acc);
-                } else if (start < j) {
-                    System.arraycopy(weights, start - from, run, 0, j - start);
-                    kernels.accumulate(run, keys, start, j, acc);
+        /** Whether {@code kind[t, t + rows)} are all {@code k}. */
+        private static boolean all(byte[] kind, int t, int rows, byte k) {
+            for (int r = t; r < t + rows; r++) {
+                if (kind[r] != k) {
+                    return false;
                 }
             }
+            return true;
         }
 
-        /** dK and dV rows of this shard's keys; the Gaussian's −(Σᵢ c·dSᵢⱼ)·kⱼ for the keys some query sees. */
-        void writeKeys(Score score, Tensor keys, Tensor dKeys, Tensor dValues) {
-            boolean gaussian = score.kind() == Score.Kind.NEGATIVE_SQUARED_DISTANCE;
-            for (int key = 0; key < to - from; key++) {
-                if (dk != null && gaussian && seen[key] && dkSum[key] != 0f) {
-                    float sum = dkSum[key];
-                    float[] row = dk[key];
-                    for (int l = 0; l < row.length; l++) {
-                        row[l] -= sum * keys.get(from + key, l);
-                    }
-                }
+        /** dK and dV rows of this shard's keys; the Gaussian's −(Σᵢ c·dSᵢⱼ)·kⱼ for the keys some query used. */
+        void writeKeys(Tensor keys, Tensor dKeys, Tensor dValues) {
+            Layout l = layout;
+            float[] kRow = new float[l.d];
+            float[] vRow = new float[l.dv];
+            for (int key = from; key < to; key++) {
+                int b = (key - from) / BLOCK;
+                int j = (key - from) % BLOCK;
                 if (dKeys != null) {
-                    dKeys.copyRowFrom(from + key, dk[key]);
+                    System.arraycopy(dk[b], j * l.dPad, kRow, 0, l.d);
+                    float sum = l.gaussian ? dk[b][j * l.dPad + l.d] : 0f;
+                    // A key no query used has a sum of 0 and is not read: it may be NaN.
+                    if (sum != 0f) {
+                        for (int c = 0; c < l.d; c++) {
+                            kRow[c] -= sum * keys.get(key, c);
+                        }
+                    }
+                    dKeys.copyRowFrom(key, kRow);
                 }
                 if (dValues != null) {
-                    dValues.copyRowFrom(from + key, dv[key]);
+                    System.arraycopy(dv[b], j * l.dvPad, vRow, 0, l.dv);
+                    dValues.copyRowFrom(key, vRow);
+                }
+            }
+        }
+    }
+
+    /** A group of query rows (padded to whole tiles with rows of 0) and its blocks of scores, P and dS. */
+    private static final class Group {
+        final Layout layout;
+        /** Rows of Q and dO, row after row, for the score tiles; row panels of both for dK and dV. */
+        final float[] q;
+        final float[] dO;
+        final float[] qPanel;
+        final float[] dOPanel;
+        final float[] raw = new float[GROUP * BLOCK];
+        final float[] p = new float[GROUP * BLOCK];
+        final float[] dp = new float[GROUP * BLOCK];
+        final float[] ds = new float[GROUP * BLOCK];
+        final boolean[] used = new boolean[GROUP * BLOCK];
+        final byte[] kind = new byte[GROUP];
+        int first;
+        int rows;
+        int rowsPadded;
+
+        Group(Layout layout, boolean wantK, boolean wantV) {
+            this.layout = layout;
+            this.q = new float[GROUP * layout.d];
+            this.dO = new float[GROUP * layout.dv];
+            this.qPanel = wantK ? new float[GROUP * layout.dPad] : null;
+            this.dOPanel = wantV ? new float[GROUP * layout.dvPad] : null;
+        }
+
+        /** Queries and upstream gradients {@code [first, first + rows)}. */
+        void load(Tensor queries, Tensor gradOut, int first, int rows) {
+            Layout l = layout;
+            this.first = first;
+            this.rows = rows;
+            this.rowsPadded = (rows + layout.rows - 1) / layout.rows * layout.rows;
+            for (int r = 0; r < rows; r++) {
+                MemorySegment.copy(queries.segment(), ValueLayout.JAVA_FLOAT_UNALIGNED, queries.rowOffset(first + r),
+                        q, r * l.d, l.d);
+                MemorySegment.copy(gradOut.segment(), ValueLayout.JAVA_FLOAT_UNALIGNED, gradOut.rowOffset(first + r),
+                        dO, r * l.dv, l.dv);
+            }
+            Arrays.fill(q, rows * l.d, rowsPadded * l.d, 0f);
+            Arrays.fill(dO, rows * l.dv, rowsPadded * l.dv, 0f);
+            if (qPanel != null) {
+                toPanel(q, l.d, rows, qPanel, GROUP, l.dPad, l.width, l.gaussian);
+            }
+            if (dOPanel != null) {
+                toPanel(dO, l.dv, rows, dOPanel, GROUP, l.dvPad, l.width, false);
+            }
+        }
+    }
+
+    /**
+     * Rows {@code [first, first + count)} of x, transposed into a panel of one block: element (t, j) at
+     * {@code (j / w)·cols·w + t·w + j % w}, keys past count 0.
+     */
+    private static float[] transposed(Tensor x, int first, int count, int w) {
+        int cols = x.cols();
+        float[] panel = new float[BLOCK * cols];
+        float[] row = new float[cols];
+        for (int j = 0; j < count; j++) {
+            MemorySegment.copy(x.segment(), ValueLayout.JAVA_FLOAT_UNALIGNED, x.rowOffset(first + j), row, 0, cols);
+            int at = j / w * cols * w + j % w;
+            for (int t = 0; t < cols; t++) {
+                panel[at + t * w] = row[t];
+            }
+        }
+        return panel;
+    }
+
+    /** Rows {@code [first, first + count)} of x into a row panel ({@link #toPanel}). */
+    private static void packRows(Tensor x, int first, int count, float[] panel, int panelRows, int colsPad, int w,
+            boolean ones) {
+        int cols = x.cols();
+        float[] rows = new float[count * cols];
+        for (int j = 0; j < count; j++) {
+            MemorySegment.copy(x.segment(), ValueLayout.JAVA_FLOAT_UNALIGNED, x.rowOffset(first + j), rows, j * cols,
+                    cols);
+        }
+        toPanel(rows, cols, count, panel, panelRows, colsPad, w, ones);
+    }
+
+    /**
+     * {@code count} rows of {@code cols} floats into a row panel of {@code panelRows} rows and colsPad columns:
+     * element (k, c) at {@code (c / w)·panelRows·w + k·w + c % w}, each slab's part of a row one copy. Columns past
+     * cols are 0, but for {@code ones}: column cols is 1 (for the Gaussian's Σ dS). Rows past count are left as
+     * they are: the kernels never read them.
+     */
+    private static void toPanel(float[] rows, int cols, int count, float[] panel, int panelRows, int colsPad, int w,
+            boolean ones) {
+        for (int c = 0; c < colsPad; c += w) {
+            int slab = c / w * panelRows * w;
+            int n = Math.clamp(cols - c, 0, w);
+            for (int k = 0; k < count; k++) {
+                int at = slab + k * w;
+                System.arraycopy(rows, k * cols + c, panel, at, n);
+                Arrays.fill(panel, at + n, at + w, 0f);
+                if (ones && cols >= c && cols < c + w) {
+                    panel[at + cols - c] = 1f;
                 }
             }
         }

@@ -9,7 +9,8 @@ class BackwardTest {
 
     /**
      * For every m up to 5000 (and a few large ones), the shards cover the keys exactly once, none is empty, there are
-     * at most 8, each holds whole blocks but the last, and the partial dQ they keep stays within 2²² floats.
+     * at most 8, each holds whole blocks but the last, and the partial dQ they keep (rows of d floats, padded) stays
+     * within 2²² floats.
      */
     @Test
     void shardsCoverEveryKeyOnceAndNoneIsEmpty() {
