@@ -36,6 +36,15 @@ public interface Kernels {
     float max(float[] x, int from, int to);
 
     /**
+     * The largest of {@code x[from..to)} as far as online softmax needs it, against the running maximum {@code floor}:
+     * with m the largest as {@link #max} computes it, m when {@code floor} is −∞ or m > floor, −∞ when every
+     * {@code x[i]} is −∞, and otherwise {@code floor} or m (either, for a NaN among them: the caller rescales only for
+     * a value above floor). Once the running maximum has settled most blocks stay below it, and this answers them with
+     * a lane-wise compare instead of a horizontal maximum.
+     */
+    float maxAbove(float[] x, int from, int to, float floor);
+
+    /**
      * Replaces each {@code x[i]} in {@code [from, to)} by {@code exp(x[i] − shift)} and returns their sum.
      * {@code shift} must be at least every {@code x[i]}, so exp is only taken of non-positive numbers.
      */

@@ -75,6 +75,12 @@ public final class ScalarKernels implements Kernels {
     }
 
     @Override
+    public float maxAbove(float[] x, int from, int to, float floor) {
+        float max = max(x, from, to);
+        return floor == Float.NEGATIVE_INFINITY || max > floor || max == Float.NEGATIVE_INFINITY ? max : floor;
+    }
+
+    @Override
     public float expAndSum(float[] x, int from, int to, float shift) {
         float sum = 0f;
         for (int i = from; i < to; i++) {
