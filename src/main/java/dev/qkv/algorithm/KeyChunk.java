@@ -79,9 +79,8 @@ final class KeyChunk {
             }
             MemorySegment.copy(values.segment(), ValueLayout.JAVA_FLOAT_UNALIGNED, values.rowOffset(start + j), row, 0,
                     dv);
-            // Columns [c, c + width) of the value are one run of slab c / width, which starts c · block floats on.
             int valueRow = panel * dvPad + inBlock * width;
-            for (int c = 0; c < dv; c += width) {
+            for (int c = 0; c < dv; c += width) { // columns [c, c + width): one run, in slab c / width (c · block on)
                 System.arraycopy(row, c, chunk.values, valueRow + c * block, Math.min(width, dv - c));
             }
         }
