@@ -12,6 +12,7 @@ import static dev.qkv.PropertyChecks.sameBitsOnOtherInputs;
 
 import dev.qkv.algorithm.Pooling;
 import dev.qkv.kernel.Kernels;
+import dev.qkv.kernel.Score;
 import dev.qkv.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.math.BigDecimal;
@@ -390,7 +391,7 @@ class AttentionProperties {
     @Property
     void outputEqualsWeightsTimesValues(@ForAll("kernels") Kernels kernels, @ForAll("cases") Case c) {
         int m = c.m();
-        boolean tiled = tiled(kernels, c.n(), c.scoring());
+        boolean tiled = tiled(kernels, c);
         try (Arena arena = Arena.ofConfined()) {
             Object[] pooled = poolAndWeightsInOneJitState(attention(c.scoring(), kernels), c, arena);
             float[][] out = (float[][]) pooled[0];
@@ -572,12 +573,13 @@ class AttentionProperties {
     // ---- helpers
 
     /**
-     * Whether {@link Attention} pools n queries under this scoring with the many-query tiles, as the algorithm layer
-     * decides ({@code dev.qkv.algorithm.Pooling#pool}): kernels whose tiles pay off (the vector ones), more than one
-     * query and dot scoring, whatever the mask.
+     * Whether {@link Attention} pools the case's queries with the many-query tiles, as the algorithm layer decides
+     * ({@link Pooling#tiled}: kernels whose tiles pay off, dot scoring, and enough queries to repay packing the keys),
+     * whatever the mask.
      */
-    static boolean tiled(Kernels kernels, int n, Scoring scoring) {
-        return kernels.tilesPayOff() && n > 1 && !scoring.isGaussian();
+    static boolean tiled(Kernels kernels, Case c) {
+        return Pooling.tiled(kernels, c.scoring().isGaussian() ? Score.Kind.NEGATIVE_SQUARED_DISTANCE : Score.Kind.DOT,
+                c.n(), c.m(), c.d(), c.dv());
     }
 
     private static Attention attention(Scoring scoring, Kernels kernels) {

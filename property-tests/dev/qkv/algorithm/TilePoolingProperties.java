@@ -23,8 +23,10 @@ import net.jqwik.api.Provide;
  * The many-query tiles ({@link TilePooling} over the tile micro-kernels of both kernels), called directly, against the
  * float64 reference of every query row: output within {@link Float64Reference#outputBound}, log-sum-exp within
  * {@link Float64Reference#logSumExpBound}, for the passes the tiles make (blocks of {@link Kernels#TILE_BLOCK} keys
- * within shards of {@link Pooling#SHARD}, merged in order). Shapes cross every size the tiles cut by: 4-row micro
- * tiles, 64-key blocks, 96-row groups, 8192-key shards, and dv around the micro tile's width of two vectors; each
+ * within shards of {@link Pooling#SHARD}, merged in order). Shapes cross every size the tiles cut by: micro tiles of
+ * {@link Kernels#tileRows()} rows (8 with 512-bit vectors, 4 with narrower ones and the scalar kernels, so the suite's
+ * runs at the preferred width and at 128 bits check both shapes), 64-key blocks, 96-row groups, 8192-key shards, and
+ * dv around the micro tile's width of two vectors; each
  * row has its own end, so a tile mixes rows that stop in different blocks.
  */
 class TilePoolingProperties {
@@ -41,9 +43,18 @@ class TilePoolingProperties {
         assertEquals(0, Pooling.SHARD % RowPooling.BLOCK);
     }
 
+    /** A group holds whole micro tiles, whichever kernels run. */
+    @Example
+    void groupsHoldWholeTiles() {
+        assertEquals(0, TilePooling.GROUP % KernelProvider.named("scalar").tileRows());
+        if (KernelProvider.vectorModulePresent()) {
+            assertEquals(0, TilePooling.GROUP % KernelProvider.named("vector").tileRows());
+        }
+    }
+
     @Provide
     Arbitrary<Shape> shapes() {
-        Arbitrary<Integer> n = Arbitraries.oneOf(Arbitraries.of(1, 2, 3, 4, 5, 7, 8, 9, 95, 96, 97),
+        Arbitrary<Integer> n = Arbitraries.oneOf(Arbitraries.of(1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 95, 96, 97),
                 Arbitraries.integers().between(1, 200));
         Arbitrary<Integer> m = Arbitraries.oneOf(Arbitraries.of(0, 1, 63, 64, 65, 127, 128, 129, 255, 256, 257),
                 Arbitraries.integers().between(0, 700));

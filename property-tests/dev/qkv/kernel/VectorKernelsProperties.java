@@ -126,6 +126,35 @@ class VectorKernelsProperties {
     }
 
     /**
+     * {@code maxAbove} is exact where it must be: the block's maximum (the same float as {@code max}, for both kernels)
+     * when the floor is −∞ or below it, −∞ for a block of −∞ only, and the floor itself otherwise. Floors are drawn
+     * below, at and above the block's maximum, and blocks have −∞ entries (the masked keys), some all −∞.
+     */
+    @Property(tries = TRIES)
+    void maxAboveIsTheMaximumWhereItMatters(@ForAll("counts") int m, @ForAll long seed) {
+        Kernels vector = VectorKernels.INSTANCE;
+        SplittableRandom random = new SplittableRandom(seed);
+        float[] x = randomScores(random, m + 3);
+        int hidden = random.nextInt(4);
+        for (int i = 0; i < x.length; i++) {
+            if (hidden == 3 || hidden > 0 && random.nextInt(3) == 0) {
+                x[i] = Float.NEGATIVE_INFINITY;
+            }
+        }
+        int from = Math.min(3, m);
+        float max = SCALAR.max(x, from, m + 3);
+        float[] floors = {Float.NEGATIVE_INFINITY, -1e30f, max, Math.nextDown(max), Math.nextUp(max),
+                (float) (60 * random.nextDouble() - 30), 1e30f};
+        for (float floor : floors) {
+            float expected = floor == Float.NEGATIVE_INFINITY || max > floor || max == Float.NEGATIVE_INFINITY ? max
+                    : floor;
+            assertEquals(expected, SCALAR.maxAbove(x, from, m + 3, floor), "scalar, floor " + floor);
+            assertEquals(expected, vector.maxAbove(x, from, m + 3, floor), "vector, floor " + floor);
+        }
+        assertEquals(Float.NEGATIVE_INFINITY, vector.maxAbove(x, from, from, 1f));
+    }
+
+    /**
      * Each exp within 1 ulp of the exact e^x for the vector kernels (VectorKernelsExpTest) and 0.5 ulp
      * for the scalar rounding of Math.exp, so they agree within 1.5 ulp of the scalar one (ulps of a
      * subnormal are 2⁻¹⁴⁹). The sums of m positive terms each: γ_{m+6}·Σ eᵢ, plus the terms' own errors.

@@ -371,6 +371,7 @@ public final class Attention {
             return this;
         }
 
+        /** The configured {@link Attention}; the builder can go on to build others. */
         public Attention build() {
             return new Attention(this);
         }

@@ -76,7 +76,8 @@ public final class Mask {
     public static Mask validLengths(int... lengths) {
         for (int i = 0; i < lengths.length; i++) {
             if (lengths[i] < 0) {
-                throw new IllegalArgumentException("valid length " + i + " is negative: " + lengths[i]);
+                throw new IllegalArgumentException("the valid length of query " + i + " is " + lengths[i]
+                        + "; it must be 0 or more");
             }
         }
         return new Mask(lengths.clone(), false, null, null, null);
@@ -244,8 +245,9 @@ public final class Mask {
             int rows = explicit.length;
             int cols = rows == 0 ? 0 : explicit[0].length;
             if ((rows != n && rows != 1) || cols != m) {
-                throw new IllegalArgumentException("mask has shape (" + rows + ", " + cols + "), expected (" + n + ", "
-                        + m + ") or (1, " + m + ") for " + n + " queries and " + m + " keys");
+                String expected = n == 1 ? "(1, " + m + ")" : "(" + n + ", " + m + ") or (1, " + m + ")";
+                throw new IllegalArgumentException("mask has shape (" + rows + ", " + cols + "), expected " + expected
+                        + " for " + n + (n == 1 ? " query and " : " queries and ") + m + (m == 1 ? " key" : " keys"));
             }
         }
     }

@@ -333,7 +333,7 @@ class AttentionTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> Mask.validLengths(3, -2, 1));
 
-        assertEquals("valid length 1 is negative: -2", e.getMessage());
+        assertEquals("the valid length of query 1 is -2; it must be 0 or more", e.getMessage());
     }
 
     @Test

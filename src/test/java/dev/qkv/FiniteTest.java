@@ -82,12 +82,13 @@ class FiniteTest {
     /**
      * Inputs are small integers times a power of two s from 1 to 2¹⁰⁰ ≈ 1.3e30, so every score is an integer times
      * s², exact in double and in float until it overflows (from s = 2⁶⁶ on, and for distances a little before):
-     * ties are exact, and the limit is known. Paths: one to three queries (rows), 8 queries under dot scoring
-     * (tiles with the vector kernels), 300 queries and one query over 9000 keys on two threads (groups and shards).
+     * ties are exact, and the limit is known. Paths: one to three queries (rows), 8 queries (rows), 24 under dot
+     * scoring (tiles with the vector kernels, which pay off from about 16 queries here), 300 queries and one query over 9000 keys on two threads (groups and shards).
      */
     @ParameterizedTest
     @CsvSource({"scalar, dot, 2, 40, 1", "vector, dot, 2, 40, 1", "scalar, gaussian, 3, 40, 1",
             "vector, gaussian, 3, 40, 1", "vector, dot, 8, 40, 1", "scalar, dot, 8, 40, 1",
+            "vector, dot, 24, 40, 1",
             "vector, dot, 300, 40, 2", "scalar, gaussian, 300, 40, 2", "vector, dot, 1, 9000, 2",
             "scalar, gaussian, 1, 9000, 2"})
     void scaledInputsGiveFiniteResultsAndTheLimit(String kernels, String scoring, int n, int m, int threads) {

@@ -1,6 +1,7 @@
 package dev.qkv;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -37,5 +38,20 @@ class MaskTest {
         Mask c = Mask.explicit(new boolean[4]);
         e = assertThrows(IllegalArgumentException.class, () -> a.and(c));
         assertTrue(e.getMessage().contains("(1, 4)"), e.getMessage());
+    }
+
+    @Test
+    void aMaskOfTheWrongShapeNamesEachShapeItCouldHaveHadOnce() {
+        try (Arena arena = Arena.ofConfined()) {
+            Attention attention = Attention.builder().build();
+            Tensor one = Tensor.allocate(arena, 1, 2);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> attention.weights(arena, one, one, Mask.explicit(new boolean[1][2])));
+            assertEquals("mask has shape (1, 2), expected (1, 1) for 1 query and 1 key", e.getMessage());
+            Tensor three = Tensor.allocate(arena, 3, 2);
+            e = assertThrows(IllegalArgumentException.class,
+                    () -> attention.weights(arena, three, three, Mask.explicit(new boolean[2][3])));
+            assertEquals("mask has shape (2, 3), expected (3, 3) or (1, 3) for 3 queries and 3 keys", e.getMessage());
+        }
     }
 }

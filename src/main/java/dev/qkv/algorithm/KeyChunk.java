@@ -80,8 +80,8 @@ final class KeyChunk {
             MemorySegment.copy(values.segment(), ValueLayout.JAVA_FLOAT_UNALIGNED, values.rowOffset(start + j), row, 0,
                     dv);
             int valueRow = panel * dvPad + inBlock * width;
-            for (int c = 0; c < dv; c++) {
-                chunk.values[valueRow + c / width * block * width + c % width] = row[c];
+            for (int c = 0; c < dv; c += width) { // columns [c, c + width): one run, in slab c / width (c · block on)
+                System.arraycopy(row, c, chunk.values, valueRow + c * block, Math.min(width, dv - c));
             }
         }
         return chunk;

@@ -7,9 +7,9 @@ import java.util.Arrays;
 
 /**
  * The algorithm layer's entry: attention pooling and weights over the primitive kernels, for any
- * {@link Visibility}, on {@link Workers}. It picks the path: many queries under dot scoring as tiles
- * ({@link TilePooling}) when the kernels' tiles pay off ({@link Kernels#tilesPayOff}), everything else query by
- * query ({@link RowPooling}); both fold blocks of keys with
+ * {@link Visibility}, on {@link Workers}. It picks the path by cost ({@link #tiled}): many queries under dot scoring
+ * as tiles ({@link TilePooling}) when the kernels' tiles pay off ({@link Kernels#tilesPayOff}) and the queries are
+ * enough to repay packing the keys, everything else query by query ({@link RowPooling}); both fold blocks of keys with
  * {@link Softmax#fold} after {@link Visibility#apply}, and merge shards into a {@link Rows} in key order.
  *
  * <p>The layers: {@code dev.qkv} (public API: checks, then calls here) → {@code dev.qkv.algorithm} (this package:
@@ -34,15 +34,45 @@ public final class Pooling {
         return (int) (((long) end + SHARD - 1) / SHARD);
     }
 
+    /**
+     * Whether {@link #pool} takes the tiles for n queries over m keys of dimension d with values of dv: dot scoring,
+     * kernels whose tiles pay off, a shard's packed keys fit ({@link KeyChunk#fits}), and tiles cost less than query
+     * by query by this model, in nanoseconds per float of K and V (m · (d + dv) floats), measured with the vector
+     * kernels on the AVX-512 machine (CPU time of both paths in one JVM, d = 128, m = 256 to 65536, n = 2 to 64):
+     * <ul>
+     *   <li>query by query, each query reads all of K and V: n · 0.064 while K and V take at most 16 MB (half the
+     *       L3 the two cores share, where they stay between queries), n · 0.22 from memory;
+     *   <li>tiles pack K and V once per call ({@link KeyChunk#of}), 0.85, and then compute every row of every micro
+     *       tile, the padding rows too, at 0.012 per row (8-row tiles, 512-bit FMAs).
+     * </ul>
+     * So in cache tiles win from about 16 queries, from memory from 5; measured: 12 to 16 and 5 to 6. A choice by
+     * shapes alone, never by the thread count, so the result stays bitwise the same for any number of threads.
+     */
+    public static boolean tiled(Kernels kernels, Score.Kind kind, int n, int m, int d, int dv) {
+        if (n < 2 || kind != Score.Kind.DOT || !kernels.tilesPayOff()
+                || !KeyChunk.fits(Math.min(SHARD, m), Kernels.TILE_BLOCK, d, TilePooling.dvPad(kernels, dv))) {
+            return false;
+        }
+        double bytes = 4.0 * m * (d + dv);
+        double rowNs = bytes <= CACHED_BYTES ? ROW_NS_CACHED : ROW_NS_MEMORY;
+        int rows = kernels.tileRows();
+        double padded = (n + rows - 1) / rows * (double) rows;
+        return PACK_NS + padded * TILE_NS < n * rowNs;
+    }
+
+    /** K and V up to this size stay in cache between the queries of the row path (see {@link #tiled}). */
+    private static final double CACHED_BYTES = 16 << 20;
+    private static final double ROW_NS_CACHED = 0.064;
+    private static final double ROW_NS_MEMORY = 0.22;
+    private static final double PACK_NS = 0.85;
+    private static final double TILE_NS = 0.012;
+
     /** The partial state of every query over every key it sees. */
     public static Rows pool(Kernels kernels, Score score, Tensor queries, Tensor keys, Tensor values,
             Visibility visibility, Workers workers) {
         int n = queries.rows();
         Rows rows = new Rows(n, values.cols());
-        boolean tiles = n > 1 && score.kind() == Score.Kind.DOT && kernels.tilesPayOff()
-                && KeyChunk.fits(Math.min(SHARD, keys.rows()), Kernels.TILE_BLOCK, queries.cols(),
-                        TilePooling.dvPad(kernels, values.cols()));
-        if (tiles) {
+        if (tiled(kernels, score.kind(), n, keys.rows(), queries.cols(), values.cols())) {
             TilePooling.pool(kernels, score.factor(), queries, keys, values, visibility, rows, workers);
         } else {
             RowPooling.pool(kernels, score, queries, keys, values, visibility, rows, workers);

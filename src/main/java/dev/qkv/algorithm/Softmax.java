@@ -42,7 +42,7 @@ public final class Softmax {
      * scores set to 0, when every score of the block is −∞ (nothing to add).
      */
     static boolean fold(Kernels kernels, Running state, int r, float[] s, int from, int count) {
-        float blockMax = kernels.max(s, from, from + count);
+        float blockMax = kernels.maxAbove(s, from, from + count, state.max[r]);
         if (blockMax == Float.NEGATIVE_INFINITY) {
             Arrays.fill(s, from, from + count, 0f);
             return false;

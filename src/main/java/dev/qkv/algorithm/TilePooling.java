@@ -1,7 +1,6 @@
 package dev.qkv.algorithm;
 
 import static dev.qkv.kernel.Kernels.TILE_BLOCK;
-import static dev.qkv.kernel.Kernels.TILE_ROWS;
 
 import dev.qkv.kernel.Kernels;
 import dev.qkv.tensor.Tensor;
@@ -13,7 +12,7 @@ import java.util.Map;
 import java.util.function.Supplier;
 
 /**
- * The FlashAttention forward pass on the CPU, for many queries under dot scoring: tiles of {@link Kernels#TILE_ROWS}
+ * The FlashAttention forward pass on the CPU, for many queries under dot scoring: tiles of {@link Kernels#tileRows()}
  * queries × blocks of {@link Kernels#TILE_BLOCK} keys. For each tile and block: a tile of scores {@code S = Q·Kᵀ}
  * ({@link Kernels#tileScores}), the visibility step ({@link Visibility#apply}), online softmax per row
  * ({@link Softmax#fold}), then {@code O += P·V} ({@link Kernels#tileAccumulate}), over keys and values packed once
@@ -26,8 +25,11 @@ import java.util.function.Supplier;
  */
 final class TilePooling {
 
-    /** Query rows per task: 24 micro tiles reuse each block of K and V while it is in L1/L2. */
-    static final int GROUP = 24 * TILE_ROWS;
+    /**
+     * Query rows per task: 24 micro tiles of 4 rows (12 of 8) reuse each block of K and V while it is in L1/L2. A
+     * multiple of every {@link Kernels#tileRows()}.
+     */
+    static final int GROUP = 96;
 
     private TilePooling() {}
 
@@ -66,7 +68,8 @@ final class TilePooling {
         workers.forEach(shards * groups, task -> {
             int s = task / groups;
             int g = task % groups;
-            Group group = new Group(queries, g * GROUP, Math.min(GROUP, n - g * GROUP), dvPad, visibility);
+            Group group = new Group(queries, g * GROUP, Math.min(GROUP, n - g * GROUP), kernels.tileRows(), dvPad,
+                    visibility);
             pool(kernels, factor, group, chunks[s].acquire(), visibility);
             chunks[s].release();
             merges[g].offer(s, group);
@@ -82,8 +85,8 @@ final class TilePooling {
         final int[] ends;
         final Running state;
 
-        Group(Tensor queries, int first, int count, int dvPad, Visibility visibility) {
-            int padded = (count + TILE_ROWS - 1) / TILE_ROWS * TILE_ROWS;
+        Group(Tensor queries, int first, int count, int rows, int dvPad, Visibility visibility) {
+            int padded = (count + rows - 1) / rows * rows;
             this.first = first;
             this.count = count;
             this.d = queries.cols();
@@ -106,15 +109,16 @@ final class TilePooling {
      * meets the blocks in order, so its arithmetic is the same either way.
      */
     private static void pool(Kernels kernels, float factor, Group group, KeyChunk chunk, Visibility visibility) {
-        float[] scores = new float[TILE_ROWS * TILE_BLOCK];
-        int tiles = group.ends.length / TILE_ROWS;
+        int rows = kernels.tileRows();
+        float[] scores = new float[rows * TILE_BLOCK];
+        int tiles = group.ends.length / rows;
         int[] minEnd = new int[tiles];
         int[] last = new int[tiles];
         int lastOfAll = 0;
         for (int t = 0; t < tiles; t++) {
             int lo = Integer.MAX_VALUE;
             int hi = 0;
-            for (int r = t * TILE_ROWS; r < t * TILE_ROWS + TILE_ROWS && r < group.count; r++) {
+            for (int r = t * rows; r < t * rows + rows && r < group.count; r++) {
                 lo = Math.min(lo, group.ends[r]);
                 hi = Math.max(hi, group.ends[r]);
             }
@@ -125,7 +129,7 @@ final class TilePooling {
         for (int j0 = 0; j0 < lastOfAll; j0 += TILE_BLOCK) {
             for (int t = 0; t < tiles; t++) {
                 if (j0 < last[t]) {
-                    tile(kernels, factor, group, t * TILE_ROWS, chunk, j0, Math.min(TILE_BLOCK, last[t] - j0),
+                    tile(kernels, factor, group, t * rows, chunk, j0, Math.min(TILE_BLOCK, last[t] - j0),
                             minEnd[t] - chunk.start - j0, scores, visibility);
                 }
             }
@@ -133,7 +137,7 @@ final class TilePooling {
     }
 
     /**
-     * One micro tile × one block: rows {@code [tile, tile + TILE_ROWS)}, keys {@code chunk.start + j0 + [0, n)}.
+     * One micro tile × one block: rows {@code [tile, tile + kernels.tileRows())}, keys {@code chunk.start + j0 + [0, n)}.
      * Without an explicit mask, {@code shared} of those keys are seen by every row of the tile and go through the
      * tile's P·V at once; past it, and with an explicit mask, each row adds the runs of keys it sees, so a value
      * row a query must not see is never multiplied, not even by a weight of 0 (0 · NaN is NaN).
@@ -144,7 +148,8 @@ final class TilePooling {
         int dvPad = state.dvPad;
         kernels.tileScores(group.queries, tile * group.d, group.d, factor, chunk.keysT, j0 * group.d, scores);
         int from = chunk.start + j0;
-        for (int r = 0; r < TILE_ROWS; r++) {
+        int rows = kernels.tileRows();
+        for (int r = 0; r < rows; r++) {
             int row = tile + r;
             int at = r * TILE_BLOCK;
             if (row < group.count) {
@@ -160,7 +165,7 @@ final class TilePooling {
         if (common == n) {
             return;
         }
-        for (int r = 0; r < TILE_ROWS && tile + r < group.count; r++) {
+        for (int r = 0; r < rows && tile + r < group.count; r++) {
             int query = group.first + tile + r;
             for (int j = visibility.nextVisible(query, from + common, from + n); j < from + n; ) {
                 int end = visibility.runEnd(query, j, from + n);

@@ -5,6 +5,7 @@ import java.nio.file.AccessDeniedException;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.FileSystemException;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -179,6 +180,9 @@ final class AtomicOutputs implements AutoCloseable {
                 }
                 return temporary;
             }
+        } catch (NoSuchFileException e) {
+            // What creating a file says where the directory takes none (/proc, /sys): no reason of its own.
+            throw CliException.failure("cannot write " + named + ": " + dir + " does not take new files", e);
         } catch (IOException e) {
             throw failure(named, e);
         }

@@ -1,8 +1,7 @@
 package dev.qkv.cli;
 
-import dev.qkv.algorithm.Pooling;
-import dev.qkv.algorithm.Visibility;
-import dev.qkv.algorithm.Workers;
+import dev.qkv.Attention;
+import dev.qkv.Mask;
 import dev.qkv.kernel.KernelProvider;
 import dev.qkv.kernel.Kernels;
 import dev.qkv.kernel.ScalarKernels;
@@ -22,17 +21,20 @@ import picocli.CommandLine.Option;
 
 /**
  * {@code qkv bench}: a quick comparison of the vector kernels with the scalar ones on random data, without
- * JMH. For each op and kernel it warms up, then times batches of about 10 ms for two thirds of
- * {@code --seconds} and reports the median batch's time per op. Every result goes into a sink, so no work
- * can be dropped as dead code.
+ * JMH. For each op and kernel it warms up, then times batches of about 10 ms for {@code --seconds} and reports
+ * the median batch's time per op. Every result goes into a sink, so no work can be dropped as dead code.
  *
- * <p>Warm-up has two parts. First {@value #WARM_UP_CALLS} calls (or {@code --seconds}, whichever ends
- * first) on the first {@value #WARM_UP_KEYS} keys:
- * Vector API code is very slow until C2 compiles it (measured here: 2–150 µs for one 8-lane exp
- * interpreted, 4 ns compiled), and HotSpot compiles a method after a few thousand calls but only after tens
- * of thousands of loop iterations, so many small calls get the kernels to C2 in about a second where a
- * few big ones took several. Then at
- * full size for a third of {@code --seconds}, and longer while the time per call still drops.
+ * <p>The warm-up does not depend on {@code --seconds}: Vector API code is some thousand times slower until C2
+ * has compiled it (measured here: 2–150 µs for one 8-lane exp interpreted, 4 ns compiled). When the warm-up was
+ * a third of {@code --seconds}, {@code qkv bench --m 4096 --kernel vector --seconds 0.05} reported softmax at
+ * 5.4 ms, where this warm-up gives 2.7 µs (the same command, one after the other, load average 12 on 2 cores):
+ * the kernels were still interpreted. First {@value #WARM_UP_CALLS} calls on the
+ * first {@value #WARM_UP_KEYS} keys: HotSpot compiles a method after a few thousand calls but only after tens
+ * of thousands of loop iterations, so many small calls get the kernels to C2 in about a second where a few big
+ * ones took several. Then calls at full size until the JIT is done with them ({@link OpTimer}).
+ * An op whose warm-up reaches {@value #WARM_UP_LIMIT_SECONDS} s without that is reported with a warning, as is a
+ * {@code --seconds} under {@value #TRUSTED_SECONDS} (a median of few batches) and an op measured
+ * {@value #SLOWER} times slower than at the end of its warm-up (it did not run the code the warm-up compiled).
  *
  * <p>One op covers all n queries over m keys of dimension d, with values of dimension dv = d:
  * <ul>
@@ -40,8 +42,8 @@ import picocli.CommandLine.Option;
  *   <li>softmax: max, exp-and-sum and scale over the m scores of each query; reads and writes them
  *       (counted as 8·m bytes) and 4·m flops (max, subtract, add, scale; exp not counted);
  *   <li>accumulate: Σ wᵢvᵢ over the m value rows; reads V (4·m·dv bytes), 2·m·dv flops;
- *   <li>pool: the fused online-softmax pooling {@code Attention.pool} runs (one query row by row, many as tiles);
- *       reads K and V once per query (4·m·(d + dv) bytes), 4·m·d flops.
+ *   <li>pool: {@code Attention.pool} itself, as users call it, into an output allocated once (for n &gt; 1 the
+ *       tiles, when the kernels have them); reads K and V once per query (4·m·(d + dv) bytes), 4·m·d flops.
  * </ul>
  * Bytes and flops are per query, times n.
  */
@@ -56,7 +58,13 @@ final class BenchCommand implements Callable<Integer> {
     private static final long BATCH_NANOS = 10_000_000;
     private static final int WARM_UP_KEYS = 37;
     private static final int WARM_UP_CALLS = 10_000;
-    private static final long WARM_UP_WINDOW_NANOS = 20_000_000;
+    private static final int WARM_UP_LIMIT_SECONDS = 30;
+    private static final double TRUSTED_SECONDS = 0.5;
+    /** A measured median this many times the warm-up's best window is reported: the op did not run as warmed up. */
+    private static final double SLOWER = 2;
+
+    /** What the user should know about how far the times can be trusted, printed after them. */
+    private final List<String> warnings = new ArrayList<>();
 
     /** Every op's result lands here, so the JIT cannot drop the work. */
     private static volatile float sink;
@@ -74,12 +82,17 @@ final class BenchCommand implements Callable<Integer> {
             defaultValue = "128")
     int d;
 
-    @Option(names = "--seconds", description = "Time per op and kernel, a third of it warm-up (default: ${DEFAULT-VALUE}).",
+    @Option(names = "--seconds", description = "Time measured per op and kernel, after a warm-up that lasts until the"
+            + " JIT is done with it (default: ${DEFAULT-VALUE}; under " + TRUSTED_SECONDS + " a warning).",
             defaultValue = "1")
     double seconds;
 
     @Option(names = "--kernel", description = "Only these kernels: scalar or vector (default: both).")
     String kernel;
+
+    @Option(names = "--op", split = ",", paramLabel = "OP",
+            description = "Only these ops, comma-separated: score, softmax, accumulate, pool (default: all).")
+    List<String> ops = List.of(OPS);
 
     @Option(names = "--json", description = "One JSON object per line instead of the table.")
     boolean json;
@@ -106,12 +119,12 @@ final class BenchCommand implements Callable<Integer> {
             Tensor queries = random(arena, random, n, d);
             Tensor keys = random(arena, random, m, d);
             Tensor values = random(arena, random, m, d);
-            int total = OPS.length * kernels.size();
-            for (String op : OPS) {
+            int total = ops.size() * kernels.size();
+            for (String op : ops) {
                 for (Kernels k : kernels) {
                     err.print("\rbench: " + op + ", " + k.name() + " (" + (results.size() + 1) + "/" + total + ")   ");
                     err.flush();
-                    results.add(time(op, k, queries, keys, values));
+                    results.add(time(op, k, arena, queries, keys, values));
                 }
             }
             err.print("\r" + " ".repeat(60) + "\r");
@@ -123,6 +136,12 @@ final class BenchCommand implements Callable<Integer> {
             table(out, results);
         }
         out.flush();
+        if (seconds < TRUSTED_SECONDS) {
+            warnings.add("--seconds " + seconds + " is under " + TRUSTED_SECONDS
+                    + ": each median rests on a few 10 ms batches; use " + TRUSTED_SECONDS + " or more to trust it");
+        }
+        warnings.forEach(w -> err.println("bench: warning: " + w));
+        err.flush();
         return 0;
     }
 
@@ -135,6 +154,11 @@ final class BenchCommand implements Callable<Integer> {
         }
         if (!(seconds > 0) || Double.isInfinite(seconds)) {
             throw new CliException("--seconds must be a positive number, got " + seconds);
+        }
+        for (String op : ops) {
+            if (!List.of(OPS).contains(op)) {
+                throw new CliException("--op must be among " + String.join(", ", OPS) + ", got \"" + op + "\"");
+            }
         }
     }
 
@@ -156,28 +180,28 @@ final class BenchCommand implements Callable<Integer> {
         return List.of(KernelProvider.named("vector"), ScalarKernels.INSTANCE);
     }
 
-    /** Warm-up (see the class comment), then the median of ~10 ms batches. */
-    private Result time(String op, Kernels k, Tensor queries, Tensor keys, Tensor values) {
+    /** Warm-up (see the class comment), then the median of ~10 ms batches for --seconds. */
+    private Result time(String op, Kernels k, Arena arena, Tensor queries, Tensor keys, Tensor values) {
+        long limit = System.nanoTime() + WARM_UP_LIMIT_SECONDS * 1_000_000_000L;
         int few = Math.min(m, WARM_UP_KEYS);
-        Runnable small = body(op, k, queries, keys.rows(0, few), values.rows(0, few));
-        long smallEnd = System.nanoTime() + (long) (seconds * 1e9);
-        for (int i = 0; i < WARM_UP_CALLS && System.nanoTime() < smallEnd; i++) {
+        Runnable small = body(op, k, arena, queries, keys.rows(0, few), values.rows(0, few));
+        for (int i = 0; i < WARM_UP_CALLS && System.nanoTime() < limit; i++) {
             small.run();
         }
-        Runnable body = body(op, k, queries, keys, values);
-        double nanosPerRep = warmUp(body);
-        long perBatch = Math.max(1, (long) (BATCH_NANOS / nanosPerRep));
-        List<Double> batches = new ArrayList<>();
-        long end = System.nanoTime() + (long) (seconds * 1e9 * 2 / 3);
-        do {
-            long start = System.nanoTime();
-            for (long r = 0; r < perBatch; r++) {
-                body.run();
-            }
-            batches.add((double) (System.nanoTime() - start) / perBatch);
-        } while (System.nanoTime() < end || batches.size() < 3);
-        double[] sorted = batches.stream().mapToDouble(Double::doubleValue).sorted().toArray();
-        double median = sorted[sorted.length / 2];
+        Runnable body = body(op, k, arena, queries, keys, values);
+        OpTimer timer = new OpTimer();
+        OpTimer.Outcome warm = timer.warmUp(body, limit);
+        if (!warm.settled()) {
+            warnings.add(op + " (" + k.name() + ") was still being compiled or speeding up after "
+                    + WARM_UP_LIMIT_SECONDS + " s of warm-up: its time may be too high");
+        }
+        long perBatch = Math.max(1, (long) (BATCH_NANOS / warm.lastNanosPerCall()));
+        double median = median(timer.measure(body, perBatch, System.nanoTime() + (long) (seconds * 1e9)));
+        if (median > SLOWER * warm.bestNanosPerCall()) {
+            warnings.add(String.format(Locale.ROOT, "%s (%s) ran %.1f times slower measured than at the end of its"
+                    + " warm-up (a deoptimization, or load on the machine): rerun it", op, k.name(),
+                    median / warm.bestNanosPerCall()));
+        }
         double perQuery = switch (op) {
             case "score" -> 4.0 * m * d;
             case "softmax" -> 8.0 * m;
@@ -192,44 +216,18 @@ final class BenchCommand implements Callable<Integer> {
         return new Result(op, k.name(), median, perQuery * n, flops * n);
     }
 
-    /**
-     * Runs {@code body} in ~20 ms windows for at least a third of --seconds, then on while a window still
-     * beats the best one by 2% (C2 may still be compiling, late on a busy machine), for at most ten times
-     * --seconds; returns the best window's time per call.
-     */
-    private double warmUp(Runnable body) {
-        long start = System.nanoTime();
-        long minEnd = start + (long) (seconds * 1e9 / 3);
-        long maxEnd = start + (long) (seconds * 1e10);
-        double best = Double.MAX_VALUE;
-        int stale = 0;
-        long now;
-        do {
-            long windowStart = System.nanoTime();
-            long calls = 0;
-            do {
-                body.run();
-                calls++;
-            } while (System.nanoTime() - windowStart < WARM_UP_WINDOW_NANOS);
-            now = System.nanoTime();
-            double perCall = (double) (now - windowStart) / calls;
-            if (perCall < 0.98 * best) {
-                best = perCall;
-                stale = 0;
-            } else {
-                stale++;
-            }
-        } while (now < maxEnd && (now < minEnd || stale < 5));
-        return best;
+    private static double median(double[] batches) {
+        double[] sorted = batches.clone();
+        Arrays.sort(sorted);
+        return sorted[sorted.length / 2];
     }
 
     /** One op over all n queries and the given keys, its result added to the sink. */
-    private Runnable body(String op, Kernels k, Tensor queries, Tensor keys, Tensor values) {
+    private Runnable body(String op, Kernels k, Arena arena, Tensor queries, Tensor keys, Tensor values) {
         int m = keys.rows();
         Score score = Score.dot((float) (1 / Math.sqrt(d)));
         float[] scores = new float[m];
         float[] acc = new float[d];
-        Visibility all = Visibility.all(n, m);
         Arrays.fill(scores, 1f / m);
         return switch (op) {
             case "score" -> () -> {
@@ -257,7 +255,14 @@ final class BenchCommand implements Callable<Integer> {
                 }
                 sink += acc[0];
             };
-            default -> () -> sink += (float) Pooling.pool(k, score, queries, keys, values, all, Workers.SERIAL).sum(0);
+            default -> {
+                Attention attention = Attention.builder().kernels(k.name()).build();
+                Tensor out = Tensor.allocate(arena, n, d);
+                yield () -> {
+                    attention.pool(queries, keys, values, Mask.none(), out);
+                    sink += out.get(n - 1, d - 1);
+                };
+            }
         };
     }
 

@@ -13,6 +13,8 @@ public record IntArray(int[] shape, int[] values) {
     private static final int SHOWN = 16;
 
     /**
+     * Checks the shape against the values, and copies the shape.
+     *
      * @throws IllegalArgumentException if the rank is not 1 or 2, a dimension is negative, or the number of
      *     values is not the product of the shape
      */
@@ -29,6 +31,7 @@ public record IntArray(int[] shape, int[] values) {
         }
     }
 
+    /** A copy of the shape. */
     @Override
     public int[] shape() {
         return shape.clone();

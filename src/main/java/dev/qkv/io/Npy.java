@@ -189,6 +189,7 @@ public final class Npy {
      * strided view writes just its own elements.
      *
      * @throws IllegalStateException if the tensor's arena is closed; nothing is written then
+     * @throws IOException if the file cannot be written
      */
     public static void write(Path file, Tensor tensor) throws IOException {
         writeFloats(file, tensor, tensor.shape());
@@ -202,6 +203,7 @@ public final class Npy {
      * @throws IllegalArgumentException if the shape is empty or negative or its product is not
      *     {@code data.size()}; nothing is written then
      * @throws IllegalStateException if the tensor's arena is closed; nothing is written then
+     * @throws IOException if the file cannot be written
      */
     public static void write(Path file, Tensor data, int... shape) throws IOException {
         int[] copy = shape.clone();
@@ -215,6 +217,7 @@ public final class Npy {
      *
      * @throws IllegalArgumentException if the shape has more than 2 dimensions, a negative one, or a product
      *     other than {@code values.length}; nothing is written then
+     * @throws IOException if the file cannot be written
      */
     public static void writeInts(Path file, int[] values, int... shape) throws IOException {
         int[] copy = shape.length == 0 ? new int[] {values.length} : shape.clone();

@@ -12,6 +12,8 @@ import java.util.Objects;
 public record NpyArray(int[] shape, Tensor data) {
 
     /**
+     * Checks that {@code data} holds an array of this shape, and copies the shape.
+     *
      * @throws IllegalArgumentException if the shape is empty or negative, or {@code data} is not the tensor
      *     described above
      */
@@ -32,6 +34,7 @@ public record NpyArray(int[] shape, Tensor data) {
         }
     }
 
+    /** A copy of the shape. */
     @Override
     public int[] shape() {
         return shape.clone();

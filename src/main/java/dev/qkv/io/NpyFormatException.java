@@ -11,9 +11,11 @@ import java.util.Objects;
  */
 public final class NpyFormatException extends IOException {
 
+    /** Serialization's version of this class. */
     @Serial
     private static final long serialVersionUID = 1L;
 
+    /** The file, as named when the exception was made (serialized with it). */
     private final String file;
 
     /** An exception for {@code file} whose message is {@code "<file>: <problem>"}. */

@@ -33,11 +33,13 @@ public record NpyHeader(String dtype, boolean fortranOrder, int[] shape, long da
     private static final int GROWTH_AXIS_MAX_DIGITS = 21;
     private static final Set<String> KEYS = Set.of("descr", "fortran_order", "shape");
 
+    /** Copies the shape. */
     public NpyHeader {
         Objects.requireNonNull(dtype, "dtype");
         shape = shape.clone();
     }
 
+    /** A copy of the shape. */
     @Override
     public int[] shape() {
         return shape.clone();

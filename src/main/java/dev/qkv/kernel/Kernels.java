@@ -10,15 +10,12 @@ import java.lang.foreign.MemorySegment;
  * trust their arguments: shapes, ranges and open arenas are checked by the public API before a kernel runs.
  *
  * <p>Two families: row kernels over tensors and {@code float[]} blocks (one query against a block of keys), and
- * tile micro-kernels over packed panels ({@link #TILE_ROWS} queries against a block of {@link #TILE_BLOCK} keys,
+ * tile micro-kernels over packed panels ({@link #tileRows()} queries against a block of {@link #TILE_BLOCK} keys,
  * laid out as {@code dev.qkv.algorithm.KeyChunk} describes, {@link #tileWidth()} keys or columns per slab).
  *
  * <p>Every method is stateless and thread-safe; the caller owns the arrays it passes.
  */
 public interface Kernels {
-
-    /** Query rows of a micro tile: 4 broadcasts × 2 vectors = 8 accumulators (see {@link VectorKernels#tileScores}). */
-    int TILE_ROWS = 4;
 
     /** Keys per block of a tile: a multiple of every {@link #tileWidth()}, small enough for K and V to stay in L1/L2. */
     int TILE_BLOCK = 64;
@@ -37,6 +34,15 @@ public interface Kernels {
 
     /** The largest of {@code x[from..to)}, or −∞ for an empty range. */
     float max(float[] x, int from, int to);
+
+    /**
+     * The largest of {@code x[from..to)} as far as online softmax needs it, against the running maximum {@code floor}:
+     * with m the largest as {@link #max} computes it, m when {@code floor} is −∞ or m > floor, −∞ when every
+     * {@code x[i]} is −∞, and otherwise {@code floor} or m (either, for a NaN among them: the caller rescales only for
+     * a value above floor). Once the running maximum has settled most blocks stay below it, and this answers them with
+     * a lane-wise compare instead of a horizontal maximum.
+     */
+    float maxAbove(float[] x, int from, int to, float floor);
 
     /**
      * Replaces each {@code x[i]} in {@code [from, to)} by {@code exp(x[i] − shift)} and returns their sum.
@@ -65,15 +71,21 @@ public interface Kernels {
     int tileWidth();
 
     /**
+     * Query rows of a micro tile, fixed per JVM: the tile micro-kernels below compute this many rows at once. A
+     * divisor of 96 (the algorithm layer groups queries by 96 rows).
+     */
+    int tileRows();
+
+    /**
      * A tile of scores: {@code s[r·TILE_BLOCK + j] = factor · Σₜ q[qOff + r·d + t] · kᵀ[t][j]} for the
-     * {@link #TILE_ROWS} rows r and the {@link #TILE_BLOCK} keys j of a block whose packed keys start at
+     * {@link #tileRows()} rows r and the {@link #TILE_BLOCK} keys j of a block whose packed keys start at
      * {@code kT[panel]}. The factor is applied to the finished qᵀk, as {@link Score} defines.
      */
     void tileScores(float[] q, int qOff, int d, float factor, float[] kT, int panel, float[] s);
 
     /**
      * P·V for a tile: {@code acc[aOff + r·dvPad + c] += Σ_{j ∈ [from, to)} p[r·TILE_BLOCK + j] · v[j0 + j][c]} for
-     * the {@link #TILE_ROWS} rows r and every column c below {@code dvPad} (a multiple of {@link #tileWidth()}),
+     * the {@link #tileRows()} rows r and every column c below {@code dvPad} (a multiple of {@link #tileWidth()}),
      * from the block of packed values that starts at {@code v[j0·dvPad]}.
      */
     void tileAccumulate(float[] p, int from, int to, float[] v, int j0, float[] acc, int aOff, int dvPad);

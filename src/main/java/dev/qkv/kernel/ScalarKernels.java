@@ -75,6 +75,12 @@ public final class ScalarKernels implements Kernels {
     }
 
     @Override
+    public float maxAbove(float[] x, int from, int to, float floor) {
+        float max = max(x, from, to);
+        return floor == Float.NEGATIVE_INFINITY || max > floor || max == Float.NEGATIVE_INFINITY ? max : floor;
+    }
+
+    @Override
     public float expAndSum(float[] x, int from, int to, float shift) {
         float sum = 0f;
         for (int i = from; i < to; i++) {
@@ -120,6 +126,12 @@ public final class ScalarKernels implements Kernels {
         return 16;
     }
 
+    /** 4, as the vector kernels on 256-bit vectors: any count works for plain loops. */
+    @Override
+    public int tileRows() {
+        return 4;
+    }
+
     /**
      * Each score is {@code Σₜ q[t]·k[t]} summed in order of t, as {@link #dot}; the loop runs over the keys of a
      * slab innermost, so the sums of a slab are independent and contiguous.
@@ -127,8 +139,8 @@ public final class ScalarKernels implements Kernels {
     @Override
     public void tileScores(float[] q, int qOff, int d, float factor, float[] kT, int panel, float[] s) {
         int width = tileWidth();
-        Arrays.fill(s, 0, TILE_ROWS * TILE_BLOCK, 0f);
-        for (int r = 0; r < TILE_ROWS; r++) {
+        Arrays.fill(s, 0, tileRows() * TILE_BLOCK, 0f);
+        for (int r = 0; r < tileRows(); r++) {
             int row = r * TILE_BLOCK;
             for (int slab = 0; slab < TILE_BLOCK; slab += width) {
                 int k = panel + slab * d; // slab / width slabs of d × width floats before this one
@@ -147,7 +159,7 @@ public final class ScalarKernels implements Kernels {
 
     @Override
     public void tileAccumulate(float[] p, int from, int to, float[] v, int j0, float[] acc, int aOff, int dvPad) {
-        for (int r = 0; r < TILE_ROWS; r++) {
+        for (int r = 0; r < tileRows(); r++) {
             tileAccumulateRow(p, r * TILE_BLOCK, from, to, v, j0, acc, aOff + r * dvPad, dvPad);
         }
     }

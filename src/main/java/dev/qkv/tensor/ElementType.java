@@ -14,8 +14,11 @@ package dev.qkv.tensor;
  * </ul>
  */
 public enum ElementType {
+    /** IEEE 754 binary32, Java's {@code float}. */
     F32(4),
+    /** IEEE 754 binary16. */
     F16(2),
+    /** bfloat16, the top half of a binary32. */
     BF16(2);
 
     private final int byteSize;

@@ -28,6 +28,7 @@ public final class CurvePlot {
      * One curve: y[i] at the plot's x[i]. Throws {@link IllegalArgumentException} if a value is not finite.
      */
     public record Curve(String name, double[] y) {
+        /** Copies {@code y}. */
         public Curve {
             Objects.requireNonNull(name, "name");
             for (int i = 0; i < y.length; i++) {
@@ -190,7 +191,11 @@ public final class CurvePlot {
         return image;
     }
 
-    /** Writes the figure to {@code file} as PNG, replacing it if it exists. */
+    /**
+     * Writes the figure to {@code file} as PNG, replacing it if it exists.
+     *
+     * @throws IOException if the file cannot be written
+     */
     public void writePng(Path file) throws IOException {
         BufferedImage image = toImage();
         try (OutputStream out = Files.newOutputStream(file)) {

@@ -38,11 +38,13 @@ public final class FitPlot {
 
     /** One panel: a fit's values at the plot's inputs, and the title drawn above it. */
     public record Fit(String title, double[] predictions) {
+        /** Copies {@code predictions}. */
         public Fit {
             Objects.requireNonNull(title, "title");
             predictions = predictions.clone();
         }
 
+        /** A copy of the predictions. */
         @Override
         public double[] predictions() {
             return predictions.clone();
@@ -51,6 +53,7 @@ public final class FitPlot {
 
     /** The default size of one panel's plotting area, in pixels: d2l's figsize (12, 3) over 4 panels. */
     public static final int DEFAULT_PANEL_WIDTH = 250;
+    /** See {@link #DEFAULT_PANEL_WIDTH}. */
     public static final int DEFAULT_PANEL_HEIGHT = 200;
 
     static final int FIT_RGB = 0x1f77b4;
@@ -170,7 +173,11 @@ public final class FitPlot {
         return new Frame().paint();
     }
 
-    /** Writes the figure to {@code file} as PNG, replacing it if it exists. */
+    /**
+     * Writes the figure to {@code file} as PNG, replacing it if it exists.
+     *
+     * @throws IOException if the file cannot be written
+     */
     public void writePng(Path file) throws IOException {
         BufferedImage image = toImage();
         try (OutputStream out = Files.newOutputStream(file)) {

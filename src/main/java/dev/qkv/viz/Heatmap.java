@@ -295,7 +295,11 @@ public final class Heatmap {
         return PngPainter.paint(layout());
     }
 
-    /** Writes the figure to {@code file} as PNG, replacing it if it exists. */
+    /**
+     * Writes the figure to {@code file} as PNG, replacing it if it exists.
+     *
+     * @throws IOException if the file cannot be written
+     */
     public void writePng(Path file) throws IOException {
         BufferedImage image = toImage();
         try (OutputStream out = Files.newOutputStream(file)) {
@@ -310,7 +314,11 @@ public final class Heatmap {
         return SvgWriter.write(layout());
     }
 
-    /** Writes the figure to {@code file} as SVG in UTF-8, replacing it if it exists. */
+    /**
+     * Writes the figure to {@code file} as SVG in UTF-8, replacing it if it exists.
+     *
+     * @throws IOException if the file cannot be written
+     */
     public void writeSvg(Path file) throws IOException {
         Files.writeString(file, toSvg(), StandardCharsets.UTF_8);
     }

@@ -37,6 +37,7 @@ public final class ScatterPlot {
      * category is negative.
      */
     public record Panel(String title, double[] x, double[] y, int[] category, boolean[] query) {
+        /** Checks the panel as above, and copies its arrays. */
         public Panel {
             Objects.requireNonNull(title, "title");
             if (y.length != x.length || category.length != x.length || query.length != x.length) {
@@ -148,7 +149,11 @@ public final class ScatterPlot {
         return image;
     }
 
-    /** Writes the figure to {@code file} as PNG, replacing it if it exists. */
+    /**
+     * Writes the figure to {@code file} as PNG, replacing it if it exists.
+     *
+     * @throws IOException if the file cannot be written
+     */
     public void writePng(Path file) throws IOException {
         BufferedImage image = toImage();
         try (OutputStream out = Files.newOutputStream(file)) {

@@ -12,8 +12,6 @@ import dev.qkv.Scoring;
 import dev.qkv.io.Npy;
 import dev.qkv.tensor.Tensor;
 import java.io.IOException;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.lang.foreign.Arena;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -44,8 +42,6 @@ class GradCommandTest {
     private Tensor v;
     private Tensor g;
 
-    private record Run(int status, String out, String err) {}
-
     @BeforeEach
     void inputs() throws IOException {
         Random random = new Random(11);
@@ -75,13 +71,6 @@ class GradCommandTest {
         return t;
     }
 
-    private static Run run(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        int status = Main.run(args, new PrintWriter(out, true), new PrintWriter(err, true));
-        return new Run(status, out.toString(), err.toString());
-    }
-
     private String[] grad(String... more) {
         List<String> args = new ArrayList<>(List.of("grad", "--queries", path("Q.npy"), "--keys", path("K.npy"),
                 "--values", path("V.npy"), "--grad-out", path("G.npy"), "--kernel", "scalar"));
@@ -107,7 +96,7 @@ class GradCommandTest {
 
     @Test
     void writesWhatTheApiGivesUnderEveryMask() throws IOException {
-        Run r = run(grad("--dq", path("DQ.npy"), "--dk", path("DK.npy"), "--dv", path("DV.npy"), "--causal",
+        CliRun r = CliRun.of(grad("--dq", path("DQ.npy"), "--dk", path("DK.npy"), "--dv", path("DV.npy"), "--causal",
                 "--valid-lens", path("L.npy"), "--scoring", "gaussian", "--sigma", "1.5", "--threads", "2"));
         assertEquals(0, r.status(), r.err());
         Gradients expected = Attention.builder().scoring(Scoring.gaussian(1.5)).kernels("scalar").build()
@@ -122,7 +111,7 @@ class GradCommandTest {
 
     @Test
     void writesOnlyTheGradientsAskedFor() throws IOException {
-        Run r = run(grad("--dv", path("DV.npy"), "--scoring", "dot"));
+        CliRun r = CliRun.of(grad("--dv", path("DV.npy"), "--scoring", "dot"));
         assertEquals(0, r.status(), r.err());
         assertEquals(Set.of("Q.npy", "K.npy", "V.npy", "G.npy", "L.npy", "DV.npy"), files());
         Gradients expected = Attention.builder().scoring(Scoring.dot()).kernels("scalar").build()
@@ -134,7 +123,7 @@ class GradCommandTest {
     void aOneDimensionalQueryTakesAOneDimensionalGradient() throws IOException {
         Npy.write(dir.resolve("Q1.npy"), q.row(0));
         Npy.write(dir.resolve("G1.npy"), g.row(0));
-        Run r = run("grad", "--queries", path("Q1.npy"), "--keys", path("K.npy"), "--values", path("V.npy"),
+        CliRun r = CliRun.of("grad", "--queries", path("Q1.npy"), "--keys", path("K.npy"), "--values", path("V.npy"),
                 "--grad-out", path("G1.npy"), "--dq", path("DQ.npy"));
         assertEquals(0, r.status(), r.err());
         try (Arena a = Arena.ofConfined()) {
@@ -144,7 +133,7 @@ class GradCommandTest {
 
     @Test
     void noGradientAskedForIsOneLineAndExitTwo() throws IOException {
-        Run r = run(grad());
+        CliRun r = CliRun.of(grad());
         assertEquals(2, r.status());
         assertEquals("grad: nothing to write: give at least one of --dq, --dk, --dv", r.err().strip());
         assertEquals(Set.of("Q.npy", "K.npy", "V.npy", "G.npy", "L.npy"), files());
@@ -152,7 +141,7 @@ class GradCommandTest {
 
     @Test
     void aGradientOfTheWrongShapeLeavesNoFile() throws IOException {
-        Run r = run("grad", "--queries", path("Q.npy"), "--keys", path("K.npy"), "--values", path("V.npy"),
+        CliRun r = CliRun.of("grad", "--queries", path("Q.npy"), "--keys", path("K.npy"), "--values", path("V.npy"),
                 "--grad-out", path("Q.npy"), "--dq", path("DQ.npy"), "--dk", path("DK.npy"));
         assertEquals(2, r.status());
         assertEquals(1, r.err().strip().lines().count(), r.err());
@@ -165,7 +154,7 @@ class GradCommandTest {
     void aNonFiniteGradientIsRefused() throws IOException {
         g.set(2, 1, Float.NaN);
         Npy.write(dir.resolve("G.npy"), g);
-        Run r = run(grad("--dq", path("DQ.npy")));
+        CliRun r = CliRun.of(grad("--dq", path("DQ.npy")));
         assertEquals(2, r.status());
         assertTrue(r.err().contains("must be finite, got NaN at (2, 1)"), r.err());
         assertFalse(Files.exists(dir.resolve("DQ.npy")));
@@ -173,7 +162,7 @@ class GradCommandTest {
 
     @Test
     void anOutputOnAnInputIsRefusedBeforeAnyWork() throws IOException {
-        Run r = run(grad("--dq", path("K.npy")));
+        CliRun r = CliRun.of(grad("--dq", path("K.npy")));
         assertEquals(2, r.status());
         assertEquals(1, r.err().strip().lines().count(), r.err());
         assertEquals(Set.of("Q.npy", "K.npy", "V.npy", "G.npy", "L.npy"), files());
@@ -181,7 +170,7 @@ class GradCommandTest {
 
     @Test
     void sigmaWithoutTheGaussianIsRefused() {
-        Run r = run(grad("--dq", path("DQ.npy"), "--sigma", "2"));
+        CliRun r = CliRun.of(grad("--dq", path("DQ.npy"), "--sigma", "2"));
         assertEquals(2, r.status());
         assertEquals("grad: --sigma applies to --scoring gaussian only", r.err().strip());
     }

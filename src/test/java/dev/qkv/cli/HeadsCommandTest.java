@@ -4,12 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.qkv.io.Npy;
-import dev.qkv.tensor.Tensor;
 import java.io.IOException;
-import java.io.PrintWriter;
-import java.io.StringWriter;
-import java.lang.foreign.Arena;
 import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -27,29 +22,20 @@ import org.junit.jupiter.params.provider.MethodSource;
  */
 class HeadsCommandTest {
 
-    private static final double UNIT_ROUNDOFF = 0x1p-24;
+    private static final double UNIT_ROUNDOFF = PoolingFixtures.UNIT_ROUNDOFF;
 
-    private static Path fixtures;
+    private static PoolingFixtures fixtures;
 
     @TempDir
     Path dir;
 
     @BeforeAll
     static void locateFixtures() throws URISyntaxException {
-        fixtures = Path.of(HeadsCommandTest.class.getResource("/cli/heads/Q.npy").toURI()).getParent();
-    }
-
-    private record Run(int status, String err) {}
-
-    private static Run run(List<String> args) {
-        StringWriter err = new StringWriter();
-        int status = Main.run(args.toArray(String[]::new), new PrintWriter(new StringWriter(), true),
-                new PrintWriter(err, true));
-        return new Run(status, err.toString());
+        fixtures = PoolingFixtures.holding("/cli/heads/Q.npy");
     }
 
     private static String fixture(String name) {
-        return fixtures.resolve(name).toString();
+        return fixtures.path(name);
     }
 
     private List<String> pool(String queries, String keys, String values, String... more) {
@@ -59,54 +45,17 @@ class HeadsCommandTest {
         return args;
     }
 
-    /**
-     * The error bounds of PoolCommandTest, over every query row and key row of the files (a superset of the
-     * (query head, key head) pairs compared, so an upper bound): a score {@code scale·qᵀk} is off by at most
-     * δs = (d + 1)·u·scale·Σₜ|qₜkₜ|; a row of weights by Σ|Δw| ≤ 2·δs + (m + 4)·u (exp, the m-term sum, the
-     * division, and the float64 reference rounded to float); an output by max|v| times that.
-     */
+    /** PoolingFixtures' bounds for scaled-dot pooling of {@code queries} over K.npy and V.npy. */
     private static double weightsError(String queries) throws IOException {
-        try (Arena arena = Arena.ofConfined()) {
-            Tensor q = Npy.readTensor(fixtures.resolve(queries), arena).asMatrix();
-            Tensor k = Npy.readTensor(fixtures.resolve("K.npy"), arena).asMatrix();
-            double scale = 1 / Math.sqrt(q.cols());
-            double worst = 0;
-            for (int i = 0; i < q.rows(); i++) {
-                for (int j = 0; j < k.rows(); j++) {
-                    double s = 0;
-                    for (int t = 0; t < k.cols(); t++) {
-                        s += Math.abs(q.get(i, t) * k.get(j, t));
-                    }
-                    worst = Math.max(worst, (k.cols() + 1) * UNIT_ROUNDOFF * s * scale);
-                }
-            }
-            int m = Npy.readTensor(fixtures.resolve("K.npy"), arena).rows();
-            return 2 * worst + (m + 4) * UNIT_ROUNDOFF;
-        }
+        return fixtures.weightsError(queries, "K.npy", fixtures.scaledDot(queries));
     }
 
     private static double outputBound(String queries) throws IOException {
-        try (Arena arena = Arena.ofConfined()) {
-            double maxV = 0;
-            for (float x : Npy.readTensor(fixtures.resolve("V.npy"), arena).toFlatArray()) {
-                maxV = Math.max(maxV, Math.abs(x));
-            }
-            return maxV * weightsError(queries);
-        }
+        return fixtures.outputBound(queries, "K.npy", "V.npy", fixtures.scaledDot(queries));
     }
 
     private static void assertMatches(String reference, Path actual, double bound) throws IOException {
-        try (Arena arena = Arena.ofConfined()) {
-            Tensor expected = Npy.readTensor(fixtures.resolve(reference), arena);
-            Tensor got = Npy.readTensor(actual, arena);
-            assertEquals(expected.shapeString(), got.shapeString(), reference);
-            float[] e = expected.toFlatArray();
-            float[] g = got.toFlatArray();
-            for (int i = 0; i < e.length; i++) {
-                assertTrue(Math.abs(e[i] - g[i]) <= bound,
-                        reference + "[" + i + "]: expected " + e[i] + ", got " + g[i] + ", bound " + bound);
-            }
-        }
+        fixtures.assertMatches(reference, actual, bound);
     }
 
     @ParameterizedTest
@@ -115,7 +64,7 @@ class HeadsCommandTest {
         Path weights = dir.resolve("w.npy");
         Path lse = dir.resolve("lse.npy");
 
-        Run r = run(pool("Q.npy", "K.npy", "V.npy", "--weights", weights.toString(), "--lse", lse.toString(),
+        CliRun r = CliRun.of(pool("Q.npy", "K.npy", "V.npy", "--weights", weights.toString(), "--lse", lse.toString(),
                 "--kernel", kernel, "--threads", "3"));
 
         assertEquals(0, r.status(), r.err());
@@ -129,24 +78,24 @@ class HeadsCommandTest {
     @Test
     void masksPerBatchAndCausalMatchPyTorch() throws IOException {
         double bound = outputBound("Q.npy");
-        Run b = run(pool("Q.npy", "K.npy", "V.npy", "--valid-lens", fixture("LB.npy")));
+        CliRun b = CliRun.of(pool("Q.npy", "K.npy", "V.npy", "--valid-lens", fixture("LB.npy")));
         assertEquals(0, b.status(), b.err());
         assertMatches("ref_lens_b.npy", dir.resolve("out.npy"), bound);
-        Run bn = run(pool("Q.npy", "K.npy", "V.npy", "--valid-lens", fixture("LBN.npy"), "--threads", "2"));
+        CliRun bn = CliRun.of(pool("Q.npy", "K.npy", "V.npy", "--valid-lens", fixture("LBN.npy"), "--threads", "2"));
         assertEquals(0, bn.status(), bn.err());
         assertMatches("ref_lens_bn.npy", dir.resolve("out.npy"), bound);
-        Run causal = run(pool("QC.npy", "K.npy", "V.npy", "--causal"));
+        CliRun causal = CliRun.of(pool("QC.npy", "K.npy", "V.npy", "--causal"));
         assertEquals(0, causal.status(), causal.err());
         assertMatches("ref_causal.npy", dir.resolve("out.npy"), outputBound("QC.npy"));
-        Run shared = run(pool("Q.npy", "K2.npy", "V2.npy"));
+        CliRun shared = CliRun.of(pool("Q.npy", "K2.npy", "V2.npy"));
         assertEquals(0, shared.status(), shared.err());
         assertMatches("ref_shared.npy", dir.resolve("out.npy"), bound);
     }
 
     @Test
     void shapesThatDoNotFitAreRefusedInOneLineAndNothingIsWritten() {
-        Run heads = run(pool("Q.npy", "QC.npy", "V.npy"));
-        Run wrongLens = run(pool("QC.npy", "K.npy", "V.npy", "--valid-lens", fixture("LBN.npy")));
+        CliRun heads = CliRun.of(pool("Q.npy", "QC.npy", "V.npy"));
+        CliRun wrongLens = CliRun.of(pool("QC.npy", "K.npy", "V.npy", "--valid-lens", fixture("LBN.npy")));
 
         assertEquals(Main.EXIT_BAD_INPUT, heads.status());
         assertTrue(heads.err().contains("values need the batches, heads and rows of the keys"), heads.err());
@@ -159,10 +108,10 @@ class HeadsCommandTest {
     @Test
     void heatmapOfHeadsIsAGridWithAColumnPerHead() throws IOException {
         Path weights = dir.resolve("w.npy");
-        assertEquals(0, run(pool("Q.npy", "K.npy", "V.npy", "--weights", weights.toString())).status());
+        assertEquals(0, CliRun.of(pool("Q.npy", "K.npy", "V.npy", "--weights", weights.toString())).status());
         Path svg = dir.resolve("heads.svg");
 
-        Run r = run(List.of("heatmap", "--weights", weights.toString(), "--out", svg.toString()));
+        CliRun r = CliRun.of(List.of("heatmap", "--weights", weights.toString(), "--out", svg.toString()));
 
         assertEquals(0, r.status(), r.err());
         String text = Files.readString(svg);

@@ -10,8 +10,6 @@ import dev.qkv.TestKernels;
 import dev.qkv.io.Npy;
 import dev.qkv.tensor.Tensor;
 import java.io.IOException;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.lang.foreign.Arena;
 import java.net.URISyntaxException;
 import java.nio.ByteBuffer;
@@ -35,29 +33,20 @@ import org.junit.jupiter.params.provider.MethodSource;
 /** {@code qkv pool} against float64 NumPy references (src/test/resources/cli/make_fixtures.py), and its refusals. */
 class PoolCommandTest {
 
-    private static final double UNIT_ROUNDOFF = 0x1p-24;
+    private static final double UNIT_ROUNDOFF = PoolingFixtures.UNIT_ROUNDOFF;
 
-    private static Path fixtures;
+    private static PoolingFixtures fixtures;
 
     @TempDir
     Path dir;
 
     @BeforeAll
     static void locateFixtures() throws URISyntaxException {
-        fixtures = Path.of(PoolCommandTest.class.getResource("/cli/Q.npy").toURI()).getParent();
-    }
-
-    private record Run(int status, String out, String err) {}
-
-    private static Run run(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        int status = Main.run(args, new PrintWriter(out, true), new PrintWriter(err, true));
-        return new Run(status, out.toString(), err.toString());
+        fixtures = PoolingFixtures.holding("/cli/Q.npy");
     }
 
     private static String fixture(String name) {
-        return fixtures.resolve(name).toString();
+        return fixtures.path(name);
     }
 
     private String[] pool(String queries, String keys, String... more) {
@@ -67,62 +56,17 @@ class PoolCommandTest {
         return args.toArray(String[]::new);
     }
 
-    /**
-     * The largest rounding error of a score {@code scale·qᵀk} in float: d products and d − 1 sums, then the
-     * scaling, so at most (d + 1)·u·scale·Σₜ|qₜkₜ| (u = 2⁻²⁴), taken over every query and key.
-     */
-    private static double scoreError(Tensor q, Tensor k, double scale) {
-        double worst = 0;
-        Tensor qs = q.asMatrix();
-        for (int i = 0; i < qs.rows(); i++) {
-            for (int j = 0; j < k.rows(); j++) {
-                double s = 0;
-                for (int t = 0; t < k.cols(); t++) {
-                    s += Math.abs(qs.get(i, t) * k.get(j, t));
-                }
-                worst = Math.max(worst, (k.cols() + 1) * UNIT_ROUNDOFF * s * scale);
-            }
-        }
-        return worst;
-    }
-
-    /**
-     * The error of one row of weights, summed: each weight's relative error is at most twice the largest
-     * score error δs (it enters the numerator and, through the sum, the denominator) plus (m + 3)·u from exp,
-     * the m-term sum, the division and the product; the float64 reference rounded to float32 adds one u. The
-     * weights add to 1, so Σ|Δw| ≤ 2·δs + (m + 4)·u. The output, a convex combination of value rows, is off
-     * by at most max|v| times that; a single weight by at most that.
-     */
+    /** PoolingFixtures' bounds for pooling Q.npy over K.npy and V.npy with this scale. */
     private double weightsError(double scale) throws IOException {
-        try (Arena arena = Arena.ofConfined()) {
-            Tensor q = Npy.readTensor(fixtures.resolve("Q.npy"), arena);
-            Tensor k = Npy.readTensor(fixtures.resolve("K.npy"), arena);
-            return 2 * scoreError(q, k, scale) + (k.rows() + 4) * UNIT_ROUNDOFF;
-        }
+        return fixtures.weightsError("Q.npy", "K.npy", scale);
     }
 
     private double outputBound(double scale) throws IOException {
-        try (Arena arena = Arena.ofConfined()) {
-            double maxV = 0;
-            for (float x : Npy.readTensor(fixtures.resolve("V.npy"), arena).toFlatArray()) {
-                maxV = Math.max(maxV, Math.abs(x));
-            }
-            return maxV * weightsError(scale);
-        }
+        return fixtures.outputBound("Q.npy", "K.npy", "V.npy", scale);
     }
 
     private void assertMatches(String reference, Path actual, double bound) throws IOException {
-        try (Arena arena = Arena.ofConfined()) {
-            Tensor expected = Npy.readTensor(fixtures.resolve(reference), arena);
-            Tensor got = Npy.readTensor(actual, arena);
-            assertEquals(expected.shapeString(), got.shapeString(), reference);
-            float[] e = expected.toFlatArray();
-            float[] g = got.toFlatArray();
-            for (int i = 0; i < e.length; i++) {
-                assertTrue(Math.abs(e[i] - g[i]) <= bound,
-                        reference + "[" + i + "]: expected " + e[i] + ", got " + g[i] + ", bound " + bound);
-            }
-        }
+        fixtures.assertMatches(reference, actual, bound);
     }
 
     @ParameterizedTest
@@ -130,7 +74,7 @@ class PoolCommandTest {
     void poolsLikeNumPy(String kernel) throws IOException {
         Path weights = dir.resolve("w.npy");
         Path lse = dir.resolve("lse.npy");
-        Run r = run(pool("Q.npy", "K.npy", "--weights", weights.toString(), "--lse", lse.toString(), "--kernel", kernel));
+        CliRun r = CliRun.of(pool("Q.npy", "K.npy", "--weights", weights.toString(), "--lse", lse.toString(), "--kernel", kernel));
         assertEquals(0, r.status(), r.err());
         double scale = 1 / Math.sqrt(5);
         assertMatches("ref_out.npy", dir.resolve("out.npy"), outputBound(scale));
@@ -143,23 +87,23 @@ class PoolCommandTest {
     @Test
     void masksMatchNumPy() throws IOException {
         double bound = outputBound(1 / Math.sqrt(5));
-        assertEquals(0, run(pool("Q.npy", "K.npy", "--valid-lens", fixture("L.npy"))).status());
+        assertEquals(0, CliRun.of(pool("Q.npy", "K.npy", "--valid-lens", fixture("L.npy"))).status());
         assertMatches("ref_valid_lens.npy", dir.resolve("out.npy"), bound);
-        assertEquals(0, run(pool("Q.npy", "K.npy", "--causal", "--threads", "2")).status());
+        assertEquals(0, CliRun.of(pool("Q.npy", "K.npy", "--causal", "--threads", "2")).status());
         assertMatches("ref_causal.npy", dir.resolve("out.npy"), bound);
-        assertEquals(0, run(pool("Q.npy", "K.npy", "--mask", fixture("M.npy"))).status());
+        assertEquals(0, CliRun.of(pool("Q.npy", "K.npy", "--mask", fixture("M.npy"))).status());
         assertMatches("ref_mask.npy", dir.resolve("out.npy"), bound);
     }
 
     @Test
     void explicitScaleAndDoubleInputs() throws IOException {
-        assertEquals(0, run(pool("Q.npy", "K8.npy", "--scoring", "dot", "--scale", "0.7")).status());
+        assertEquals(0, CliRun.of(pool("Q.npy", "K8.npy", "--scoring", "dot", "--scale", "0.7")).status());
         assertMatches("ref_dot_scale.npy", dir.resolve("out.npy"), outputBound(0.7));
     }
 
     @Test
     void oneDimensionalQueryGivesOneDimensionalOutput() throws IOException {
-        Run r = run(pool("Q1.npy", "K.npy"));
+        CliRun r = CliRun.of(pool("Q1.npy", "K.npy"));
         assertEquals(0, r.status(), r.err());
         try (Arena arena = Arena.ofConfined()) {
             Tensor out = Npy.readTensor(dir.resolve("out.npy"), arena);
@@ -173,7 +117,7 @@ class PoolCommandTest {
 
     private void assertRefused(String expectedInMessage, String... args) throws IOException {
         List<Path> before = listing();
-        Run r = run(args);
+        CliRun r = CliRun.of(args);
         assertEquals(Main.EXIT_BAD_INPUT, r.status(), r.err());
         String[] lines = r.err().strip().split("\n");
         assertEquals(1, lines.length, "one line on stderr: " + r.err());
@@ -243,11 +187,11 @@ class PoolCommandTest {
             for (float x : vs.toFlatArray()) {
                 maxV = Math.max(maxV, Math.abs(x));
             }
-            double bound = maxV * (2 * scoreError(qs, ks, scale) + (m + 4) * UNIT_ROUNDOFF);
+            double bound = maxV * (2 * PoolingFixtures.scoreError(qs, ks, scale) + (m + 4) * UNIT_ROUNDOFF);
             double[][] expected = reference(qs, ks, vs, scale);
             for (String threads : new String[] {"1", "2"}) {
                 Path out = dir.resolve("out" + threads + ".npy");
-                Run r = run("pool", "--queries", q.toString(), "--keys", k.toString(), "--values", v.toString(),
+                CliRun r = CliRun.of("pool", "--queries", q.toString(), "--keys", k.toString(), "--values", v.toString(),
                         "--out", out.toString(), "--threads", threads, "--kernel", kernel);
                 assertEquals(0, r.status(), r.err());
                 Tensor got = Npy.readTensor(out, arena);
@@ -313,13 +257,13 @@ class PoolCommandTest {
         Path real = dir.resolve("real.npy");
         Files.write(real, new byte[] {1, 2, 3});
         Path link = Files.createSymbolicLink(dir.resolve("link.npy"), Path.of("real.npy"));
-        Run r = run(poolTo(link));
+        CliRun r = CliRun.of(poolTo(link));
         assertEquals(0, r.status(), r.err());
         assertTrue(Files.isSymbolicLink(link), "the link stays a link");
         assertMatches("ref_out.npy", real, outputBound(1 / Math.sqrt(5)));
         Files.delete(link);
         Files.createSymbolicLink(link, Path.of("new.npy"));
-        assertEquals(0, run(poolTo(link)).status());
+        assertEquals(0, CliRun.of(poolTo(link)).status());
         assertTrue(Files.isSymbolicLink(link), "the link stays a link");
         assertMatches("ref_out.npy", dir.resolve("new.npy"), outputBound(1 / Math.sqrt(5)));
     }
@@ -329,12 +273,12 @@ class PoolCommandTest {
         Path existing = dir.resolve("existing.npy");
         Files.write(existing, new byte[] {1});
         Files.setPosixFilePermissions(existing, PosixFilePermissions.fromString("rw-r-----"));
-        assertEquals(0, run(poolTo(existing)).status());
+        assertEquals(0, CliRun.of(poolTo(existing)).status());
         assertEquals("rw-r-----", PosixFilePermissions.toString(Files.getPosixFilePermissions(existing)));
 
         Path plain = Files.createFile(dir.resolve("plain"));
         Path fresh = dir.resolve("fresh.npy");
-        assertEquals(0, run(poolTo(fresh)).status());
+        assertEquals(0, CliRun.of(poolTo(fresh)).status());
         assertEquals(Files.getPosixFilePermissions(plain), Files.getPosixFilePermissions(fresh),
                 "what the umask gives a new file");
     }
@@ -346,12 +290,22 @@ class PoolCommandTest {
         Files.delete(sub);
         Path fifo = dir.resolve("fifo");
         mkfifo(fifo);
-        Run r = run(poolTo(fifo));
+        CliRun r = CliRun.of(poolTo(fifo));
         assertEquals(Main.EXIT_BAD_INPUT, r.status());
         assertEquals("pool: cannot write " + fifo + ": it is not a regular file (a device, FIFO or socket); qkv"
                 + " writes regular files only", r.err().strip());
         assertTrue(Files.readAttributes(fifo, java.nio.file.attribute.BasicFileAttributes.class).isOther(),
                 "the FIFO is still a FIFO");
+    }
+
+    /** /proc refuses new files with ENOENT, which Java reports with no reason: the message must still say why. */
+    @Test
+    void anOutputInADirectoryThatTakesNoFilesSaysSo() {
+        Path out = Path.of("/proc/qkv-out.npy");
+        assumeTrue(Files.isDirectory(out.getParent()), "Linux's /proc");
+        CliRun r = CliRun.of(poolTo(out));
+        assertEquals(Main.EXIT_FAILURE, r.status(), r.err());
+        assertEquals("pool: cannot write " + out + ": /proc does not take new files", r.err().strip());
     }
 
     @Test
@@ -374,7 +328,7 @@ class PoolCommandTest {
         byte[] before = Files.readAllBytes(keys);
         Path hardLink = Files.createLink(dir.resolve("hard.npy"), keys);
         for (Path out : new Path[] {keys, hardLink}) {
-            Run r = run("pool", "--queries", fixture("Q.npy"), "--keys", keys.toString(), "--values", fixture("V.npy"),
+            CliRun r = CliRun.of("pool", "--queries", fixture("Q.npy"), "--keys", keys.toString(), "--values", fixture("V.npy"),
                     "--out", dir.resolve("o.npy").toString(), "--weights", out.toString());
             assertEquals(Main.EXIT_BAD_INPUT, r.status(), r.err());
             assertEquals("pool: cannot write " + out + ": it is the input " + keys + "; name another file for the"
@@ -387,7 +341,7 @@ class PoolCommandTest {
     @Test
     void anOutputNameAtTheFileSystemsLimitIsWritten() throws IOException {
         Path out = dir.resolve("o".repeat(251) + ".npy");
-        Run r = run(poolTo(out));
+        CliRun r = CliRun.of(poolTo(out));
         assertEquals(0, r.status(), r.err());
         assertMatches("ref_out.npy", out, outputBound(1 / Math.sqrt(5)));
     }
@@ -397,14 +351,14 @@ class PoolCommandTest {
     void anInputThatIsNotARegularFileIsRefusedWithoutOpeningIt() throws IOException, InterruptedException {
         Path fifo = dir.resolve("K.fifo");
         mkfifo(fifo);
-        Run r = run("pool", "--queries", fixture("Q.npy"), "--keys", fifo.toString(), "--values", fixture("V.npy"),
+        CliRun r = CliRun.of("pool", "--queries", fixture("Q.npy"), "--keys", fifo.toString(), "--values", fixture("V.npy"),
                 "--out", dir.resolve("o.npy").toString());
         assertEquals(Main.EXIT_BAD_INPUT, r.status());
         assertEquals("pool: " + fifo + ": is not a regular file (a FIFO, device or socket); .npy files are read from"
                 + " regular files only", r.err().strip());
         Files.delete(fifo);
         Path sub = Files.createDirectory(dir.resolve("V.npy"));
-        r = run("pool", "--queries", fixture("Q.npy"), "--keys", fixture("K.npy"), "--values", sub.toString(),
+        r = CliRun.of("pool", "--queries", fixture("Q.npy"), "--keys", fixture("K.npy"), "--values", sub.toString(),
                 "--out", dir.resolve("o.npy").toString());
         assertEquals(Main.EXIT_BAD_INPUT, r.status());
         assertEquals("pool: " + sub + ": is a directory, not a .npy file", r.err().strip());
@@ -464,7 +418,7 @@ class PoolCommandTest {
     void aFailedRunLeavesAnExistingOutputAlone() throws IOException {
         Path keep = dir.resolve("keep.npy");
         Files.write(keep, new byte[] {1, 2, 3});
-        Run r = run("pool", "--queries", fixture("Q.npy"), "--keys", fixture("V.npy"), "--values", fixture("V.npy"),
+        CliRun r = CliRun.of("pool", "--queries", fixture("Q.npy"), "--keys", fixture("V.npy"), "--values", fixture("V.npy"),
                 "--out", keep.toString(), "--weights", dir.resolve("w.npy").toString());
         assertEquals(Main.EXIT_BAD_INPUT, r.status());
         assertEquals(3, Files.size(keep));
