@@ -208,12 +208,271 @@ public final class VectorBackwardKernels implements BackwardKernels {
         if (from >= to) {
             return;
         }
+        // The two shapes the backward pass uses get methods of their own with constant strides: C2 hoists the range
+        // checks on w out of the loop only for a constant scale of the loop variable.
+        boolean byColumn = wRow == 1 && wCol == BLOCK;
+        boolean byRow = wRow == BLOCK && wCol == 1;
         if (EIGHT) {
-            accumulate8(w, wOff, wRow, wCol, from, to, b, slab, acc, aOff, aRow, cols);
+            if (byColumn) {
+                accumulate8ByColumn(w, wOff, from, to, b, slab, acc, aOff, aRow, cols);
+            } else if (byRow) {
+                accumulate8ByRow(w, wOff, from, to, b, slab, acc, aOff, aRow, cols);
+            } else {
+                accumulate8(w, wOff, wRow, wCol, from, to, b, slab, acc, aOff, aRow, cols);
+            }
+        } else if (byColumn) {
+            accumulate4ByColumn(w, wOff, from, to, b, slab, acc, aOff, aRow, cols);
+        } else if (byRow) {
+            accumulate4ByRow(w, wOff, from, to, b, slab, acc, aOff, aRow, cols);
         } else {
             accumulate4(w, wOff, wRow, wCol, from, to, b, slab, acc, aOff, aRow, cols);
         }
     }
+
+    /** {@link #accumulate} with w read down columns (wRow = 1, wCol = BLOCK), strides constant for C2's range checks. */
+    private static void accumulate8ByColumn(float[] w, int wOff, int from, int to, float[] b, int slab, float[] acc,
+            int aOff, int aRow, int cols) {
+        for (int c = 0; c < cols; c += WIDTH) {
+            int o0 = aOff + c;
+            int o1 = o0 + aRow;
+            int o2 = o1 + aRow;
+            int o3 = o2 + aRow;
+            int o4 = o3 + aRow;
+            int o5 = o4 + aRow;
+            int o6 = o5 + aRow;
+            int o7 = o6 + aRow;
+            FloatVector a00 = FloatVector.fromArray(SPECIES, acc, o0);
+            FloatVector a01 = FloatVector.fromArray(SPECIES, acc, o0 + LANES);
+            FloatVector a10 = FloatVector.fromArray(SPECIES, acc, o1);
+            FloatVector a11 = FloatVector.fromArray(SPECIES, acc, o1 + LANES);
+            FloatVector a20 = FloatVector.fromArray(SPECIES, acc, o2);
+            FloatVector a21 = FloatVector.fromArray(SPECIES, acc, o2 + LANES);
+            FloatVector a30 = FloatVector.fromArray(SPECIES, acc, o3);
+            FloatVector a31 = FloatVector.fromArray(SPECIES, acc, o3 + LANES);
+            FloatVector a40 = FloatVector.fromArray(SPECIES, acc, o4);
+            FloatVector a41 = FloatVector.fromArray(SPECIES, acc, o4 + LANES);
+            FloatVector a50 = FloatVector.fromArray(SPECIES, acc, o5);
+            FloatVector a51 = FloatVector.fromArray(SPECIES, acc, o5 + LANES);
+            FloatVector a60 = FloatVector.fromArray(SPECIES, acc, o6);
+            FloatVector a61 = FloatVector.fromArray(SPECIES, acc, o6 + LANES);
+            FloatVector a70 = FloatVector.fromArray(SPECIES, acc, o7);
+            FloatVector a71 = FloatVector.fromArray(SPECIES, acc, o7 + LANES);
+            int base = c / WIDTH * slab;
+            for (int k = from; k < to; k++) {
+                int bOff = base + k * WIDTH;
+                FloatVector v0 = FloatVector.fromArray(SPECIES, b, bOff);
+                FloatVector v1 = FloatVector.fromArray(SPECIES, b, bOff + LANES);
+                FloatVector x = FloatVector.broadcast(SPECIES, w[wOff + k * BLOCK]);
+                a00 = x.fma(v0, a00);
+                a01 = x.fma(v1, a01);
+                x = FloatVector.broadcast(SPECIES, w[wOff + k * BLOCK + 1]);
+                a10 = x.fma(v0, a10);
+                a11 = x.fma(v1, a11);
+                x = FloatVector.broadcast(SPECIES, w[wOff + k * BLOCK + 2]);
+                a20 = x.fma(v0, a20);
+                a21 = x.fma(v1, a21);
+                x = FloatVector.broadcast(SPECIES, w[wOff + k * BLOCK + 3]);
+                a30 = x.fma(v0, a30);
+                a31 = x.fma(v1, a31);
+                x = FloatVector.broadcast(SPECIES, w[wOff + k * BLOCK + 4]);
+                a40 = x.fma(v0, a40);
+                a41 = x.fma(v1, a41);
+                x = FloatVector.broadcast(SPECIES, w[wOff + k * BLOCK + 5]);
+                a50 = x.fma(v0, a50);
+                a51 = x.fma(v1, a51);
+                x = FloatVector.broadcast(SPECIES, w[wOff + k * BLOCK + 6]);
+                a60 = x.fma(v0, a60);
+                a61 = x.fma(v1, a61);
+                x = FloatVector.broadcast(SPECIES, w[wOff + k * BLOCK + 7]);
+                a70 = x.fma(v0, a70);
+                a71 = x.fma(v1, a71);
+            }
+            a00.intoArray(acc, o0);
+            a01.intoArray(acc, o0 + LANES);
+            a10.intoArray(acc, o1);
+            a11.intoArray(acc, o1 + LANES);
+            a20.intoArray(acc, o2);
+            a21.intoArray(acc, o2 + LANES);
+            a30.intoArray(acc, o3);
+            a31.intoArray(acc, o3 + LANES);
+            a40.intoArray(acc, o4);
+            a41.intoArray(acc, o4 + LANES);
+            a50.intoArray(acc, o5);
+            a51.intoArray(acc, o5 + LANES);
+            a60.intoArray(acc, o6);
+            a61.intoArray(acc, o6 + LANES);
+            a70.intoArray(acc, o7);
+            a71.intoArray(acc, o7 + LANES);
+        }
+    }
+
+    /** {@link #accumulate} with w read along rows (wRow = BLOCK, wCol = 1). */
+    private static void accumulate8ByRow(float[] w, int wOff, int from, int to, float[] b, int slab, float[] acc,
+            int aOff, int aRow, int cols) {
+        for (int c = 0; c < cols; c += WIDTH) {
+            int o0 = aOff + c;
+            int o1 = o0 + aRow;
+            int o2 = o1 + aRow;
+            int o3 = o2 + aRow;
+            int o4 = o3 + aRow;
+            int o5 = o4 + aRow;
+            int o6 = o5 + aRow;
+            int o7 = o6 + aRow;
+            FloatVector a00 = FloatVector.fromArray(SPECIES, acc, o0);
+            FloatVector a01 = FloatVector.fromArray(SPECIES, acc, o0 + LANES);
+            FloatVector a10 = FloatVector.fromArray(SPECIES, acc, o1);
+            FloatVector a11 = FloatVector.fromArray(SPECIES, acc, o1 + LANES);
+            FloatVector a20 = FloatVector.fromArray(SPECIES, acc, o2);
+            FloatVector a21 = FloatVector.fromArray(SPECIES, acc, o2 + LANES);
+            FloatVector a30 = FloatVector.fromArray(SPECIES, acc, o3);
+            FloatVector a31 = FloatVector.fromArray(SPECIES, acc, o3 + LANES);
+            FloatVector a40 = FloatVector.fromArray(SPECIES, acc, o4);
+            FloatVector a41 = FloatVector.fromArray(SPECIES, acc, o4 + LANES);
+            FloatVector a50 = FloatVector.fromArray(SPECIES, acc, o5);
+            FloatVector a51 = FloatVector.fromArray(SPECIES, acc, o5 + LANES);
+            FloatVector a60 = FloatVector.fromArray(SPECIES, acc, o6);
+            FloatVector a61 = FloatVector.fromArray(SPECIES, acc, o6 + LANES);
+            FloatVector a70 = FloatVector.fromArray(SPECIES, acc, o7);
+            FloatVector a71 = FloatVector.fromArray(SPECIES, acc, o7 + LANES);
+            int base = c / WIDTH * slab;
+            for (int k = from; k < to; k++) {
+                int bOff = base + k * WIDTH;
+                FloatVector v0 = FloatVector.fromArray(SPECIES, b, bOff);
+                FloatVector v1 = FloatVector.fromArray(SPECIES, b, bOff + LANES);
+                FloatVector x = FloatVector.broadcast(SPECIES, w[wOff + k]);
+                a00 = x.fma(v0, a00);
+                a01 = x.fma(v1, a01);
+                x = FloatVector.broadcast(SPECIES, w[wOff + BLOCK + k]);
+                a10 = x.fma(v0, a10);
+                a11 = x.fma(v1, a11);
+                x = FloatVector.broadcast(SPECIES, w[wOff + 2 * BLOCK + k]);
+                a20 = x.fma(v0, a20);
+                a21 = x.fma(v1, a21);
+                x = FloatVector.broadcast(SPECIES, w[wOff + 3 * BLOCK + k]);
+                a30 = x.fma(v0, a30);
+                a31 = x.fma(v1, a31);
+                x = FloatVector.broadcast(SPECIES, w[wOff + 4 * BLOCK + k]);
+                a40 = x.fma(v0, a40);
+                a41 = x.fma(v1, a41);
+                x = FloatVector.broadcast(SPECIES, w[wOff + 5 * BLOCK + k]);
+                a50 = x.fma(v0, a50);
+                a51 = x.fma(v1, a51);
+                x = FloatVector.broadcast(SPECIES, w[wOff + 6 * BLOCK + k]);
+                a60 = x.fma(v0, a60);
+                a61 = x.fma(v1, a61);
+                x = FloatVector.broadcast(SPECIES, w[wOff + 7 * BLOCK + k]);
+                a70 = x.fma(v0, a70);
+                a71 = x.fma(v1, a71);
+            }
+            a00.intoArray(acc, o0);
+            a01.intoArray(acc, o0 + LANES);
+            a10.intoArray(acc, o1);
+            a11.intoArray(acc, o1 + LANES);
+            a20.intoArray(acc, o2);
+            a21.intoArray(acc, o2 + LANES);
+            a30.intoArray(acc, o3);
+            a31.intoArray(acc, o3 + LANES);
+            a40.intoArray(acc, o4);
+            a41.intoArray(acc, o4 + LANES);
+            a50.intoArray(acc, o5);
+            a51.intoArray(acc, o5 + LANES);
+            a60.intoArray(acc, o6);
+            a61.intoArray(acc, o6 + LANES);
+            a70.intoArray(acc, o7);
+            a71.intoArray(acc, o7 + LANES);
+        }
+    }
+
+    /** Four rows of {@link #accumulate8ByColumn}. */
+    private static void accumulate4ByColumn(float[] w, int wOff, int from, int to, float[] b, int slab, float[] acc,
+            int aOff, int aRow, int cols) {
+        for (int c = 0; c < cols; c += WIDTH) {
+            int o0 = aOff + c;
+            int o1 = o0 + aRow;
+            int o2 = o1 + aRow;
+            int o3 = o2 + aRow;
+            FloatVector a00 = FloatVector.fromArray(SPECIES, acc, o0);
+            FloatVector a01 = FloatVector.fromArray(SPECIES, acc, o0 + LANES);
+            FloatVector a10 = FloatVector.fromArray(SPECIES, acc, o1);
+            FloatVector a11 = FloatVector.fromArray(SPECIES, acc, o1 + LANES);
+            FloatVector a20 = FloatVector.fromArray(SPECIES, acc, o2);
+            FloatVector a21 = FloatVector.fromArray(SPECIES, acc, o2 + LANES);
+            FloatVector a30 = FloatVector.fromArray(SPECIES, acc, o3);
+            FloatVector a31 = FloatVector.fromArray(SPECIES, acc, o3 + LANES);
+            int base = c / WIDTH * slab;
+            for (int k = from; k < to; k++) {
+                int bOff = base + k * WIDTH;
+                FloatVector v0 = FloatVector.fromArray(SPECIES, b, bOff);
+                FloatVector v1 = FloatVector.fromArray(SPECIES, b, bOff + LANES);
+                FloatVector x = FloatVector.broadcast(SPECIES, w[wOff + k * BLOCK]);
+                a00 = x.fma(v0, a00);
+                a01 = x.fma(v1, a01);
+                x = FloatVector.broadcast(SPECIES, w[wOff + k * BLOCK + 1]);
+                a10 = x.fma(v0, a10);
+                a11 = x.fma(v1, a11);
+                x = FloatVector.broadcast(SPECIES, w[wOff + k * BLOCK + 2]);
+                a20 = x.fma(v0, a20);
+                a21 = x.fma(v1, a21);
+                x = FloatVector.broadcast(SPECIES, w[wOff + k * BLOCK + 3]);
+                a30 = x.fma(v0, a30);
+                a31 = x.fma(v1, a31);
+            }
+            a00.intoArray(acc, o0);
+            a01.intoArray(acc, o0 + LANES);
+            a10.intoArray(acc, o1);
+            a11.intoArray(acc, o1 + LANES);
+            a20.intoArray(acc, o2);
+            a21.intoArray(acc, o2 + LANES);
+            a30.intoArray(acc, o3);
+            a31.intoArray(acc, o3 + LANES);
+        }
+    }
+
+    /** Four rows of {@link #accumulate8ByRow}. */
+    private static void accumulate4ByRow(float[] w, int wOff, int from, int to, float[] b, int slab, float[] acc,
+            int aOff, int aRow, int cols) {
+        for (int c = 0; c < cols; c += WIDTH) {
+            int o0 = aOff + c;
+            int o1 = o0 + aRow;
+            int o2 = o1 + aRow;
+            int o3 = o2 + aRow;
+            FloatVector a00 = FloatVector.fromArray(SPECIES, acc, o0);
+            FloatVector a01 = FloatVector.fromArray(SPECIES, acc, o0 + LANES);
+            FloatVector a10 = FloatVector.fromArray(SPECIES, acc, o1);
+            FloatVector a11 = FloatVector.fromArray(SPECIES, acc, o1 + LANES);
+            FloatVector a20 = FloatVector.fromArray(SPECIES, acc, o2);
+            FloatVector a21 = FloatVector.fromArray(SPECIES, acc, o2 + LANES);
+            FloatVector a30 = FloatVector.fromArray(SPECIES, acc, o3);
+            FloatVector a31 = FloatVector.fromArray(SPECIES, acc, o3 + LANES);
+            int base = c / WIDTH * slab;
+            for (int k = from; k < to; k++) {
+                int bOff = base + k * WIDTH;
+                FloatVector v0 = FloatVector.fromArray(SPECIES, b, bOff);
+                FloatVector v1 = FloatVector.fromArray(SPECIES, b, bOff + LANES);
+                FloatVector x = FloatVector.broadcast(SPECIES, w[wOff + k]);
+                a00 = x.fma(v0, a00);
+                a01 = x.fma(v1, a01);
+                x = FloatVector.broadcast(SPECIES, w[wOff + BLOCK + k]);
+                a10 = x.fma(v0, a10);
+                a11 = x.fma(v1, a11);
+                x = FloatVector.broadcast(SPECIES, w[wOff + 2 * BLOCK + k]);
+                a20 = x.fma(v0, a20);
+                a21 = x.fma(v1, a21);
+                x = FloatVector.broadcast(SPECIES, w[wOff + 3 * BLOCK + k]);
+                a30 = x.fma(v0, a30);
+                a31 = x.fma(v1, a31);
+            }
+            a00.intoArray(acc, o0);
+            a01.intoArray(acc, o0 + LANES);
+            a10.intoArray(acc, o1);
+            a11.intoArray(acc, o1 + LANES);
+            a20.intoArray(acc, o2);
+            a21.intoArray(acc, o2 + LANES);
+            a30.intoArray(acc, o3);
+            a31.intoArray(acc, o3 + LANES);
+        }
+    }
+
 
     /** Four rows of {@link #accumulate}. */
     private static void accumulate4(float[] w, int wOff, int wRow, int wCol, int from, int to, float[] b, int slab,
