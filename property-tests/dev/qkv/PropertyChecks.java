@@ -11,6 +11,18 @@ final class PropertyChecks {
     /** How often {@link #sameBits} takes a comparison again while the reference does not hold still. */
     private static final int ATTEMPTS = 10;
 
+    /**
+     * How many attempts in which some other differs from a steady reference {@link #sameBits} reports as a failure.
+     * A single difference is not enough: another schedule can send one of the helper threads through a path the
+     * reference has not taken (the tail of a shard the single thread never cuts), whose compiled code is not there
+     * yet, so that call runs the Java fallback's bits once (seen in CI-style runs: a Gaussian few-queries call one ulp
+     * off, never twice in a row). A race is not that polite: letting the shards of one query share one scratch block
+     * on purpose (RowPooling, checked on 2026-12-02) failed threadsChangeNoBitOfFewQueries with a difference in 3
+     * attempts out of 3, its output off in the first digit. (The merge order is no such test: shards merge in double,
+     * and merging them as they finish changed no float bit in ThreadProperties' tries.)
+     */
+    private static final int SCHEDULE_ATTEMPTS = 3;
+
     private PropertyChecks() {}
 
     static void check(boolean ok, String format, Object... args) {
@@ -49,8 +61,8 @@ final class PropertyChecks {
      * while the code warms up (seen in one JVM: a 5 × 6 pooling repeated 20000 times changed bits at the 4582nd
      * call). No law checked here is about that, so the reference runs before and after the others; if its two results
      * differ, the JIT changed state in between and the whole comparison is taken again, up to {@value #ATTEMPTS}
-     * times. A difference while the reference held still is the law failing. (The scalar kernels' reference always
-     * holds still.)
+     * times. A difference while the reference held still, seen in {@value #SCHEDULE_ATTEMPTS} attempts, is the law
+     * failing (see {@link #SCHEDULE_ATTEMPTS}). (The scalar kernels' reference always holds still.)
      */
     static void sameBits(Supplier<?> reference, List<? extends Supplier<?>> others, String format, Object... args) {
         sameBits(false, reference, others, format, args);
@@ -71,6 +83,7 @@ final class PropertyChecks {
 
     private static void sameBits(boolean retryDifferences, Supplier<?> reference, List<? extends Supplier<?>> others,
             String format, Object... args) {
+        int differing = 0;
         for (int attempt = 1; ; attempt++) {
             Object before = reference.get();
             Object[] results = new Object[others.size()];
@@ -83,16 +96,18 @@ final class PropertyChecks {
                         String.format(format, args), ATTEMPTS);
                 continue;
             }
-            for (int k = 0; k < results.length; k++) {
-                if (!Objects.deepEquals(before, results[k]) && (!retryDifferences || attempt == ATTEMPTS)) {
-                    throw new AssertionError(String.format(format, args) + ", comparison " + k + ": "
-                            + Arrays.deepToString(new Object[] {results[k]}) + ", not "
-                            + Arrays.deepToString(new Object[] {before})
-                            + (retryDifferences ? " (in each of " + ATTEMPTS + " attempts)" : ""));
-                }
+            int k = 0;
+            while (k < results.length && Objects.deepEquals(before, results[k])) {
+                k++;
             }
-            if (Arrays.stream(results).allMatch(result -> Objects.deepEquals(before, result))) {
+            if (k == results.length) {
                 return;
+            }
+            differing++;
+            if (differing == (retryDifferences ? ATTEMPTS : SCHEDULE_ATTEMPTS) || attempt == ATTEMPTS) {
+                throw new AssertionError(String.format(format, args) + ", comparison " + k + ": "
+                        + Arrays.deepToString(new Object[] {results[k]}) + ", not "
+                        + Arrays.deepToString(new Object[] {before}) + " (in " + differing + " attempts)");
             }
         }
     }

@@ -60,17 +60,24 @@ class ThreadsContractTest {
      * The threaded call gives bitwise the single-threaded output. The vector kernels' bits also depend on the JIT
      * until C2 has compiled them (see {@link Attention}), so the single-threaded output is taken before and after,
      * and the comparison taken again while those two differ; the scalar kernels' hold still from the first call.
+     * A helper thread can also meet code the single thread has not compiled yet (a shard's tail) and run it once in
+     * the Java fallback, so a difference must be seen in 3 attempts to fail, as in the properties' {@code sameBits}
+     * (a race between the threads, such as a shared scratch block, differs in every attempt).
      */
     private static void assertSameAsSerial(String kernels, int n, int m, Supplier<float[][]> threaded) {
+        int differing = 0;
         for (int attempt = 1; attempt <= 10; attempt++) {
             float[][] before = serial(kernels, n, m);
             float[][] out = threaded.get();
             if (Arrays.deepEquals(before, serial(kernels, n, m))) {
-                assertArrayEquals(before, out);
-                return;
+                if (Arrays.deepEquals(before, out) || ++differing == 3) {
+                    assertArrayEquals(before, out);
+                    return;
+                }
             }
         }
-        throw new AssertionError("the single-threaded output changed bits in each of 10 attempts");
+        throw new AssertionError("in 10 attempts the threaded output differed from a steady single-threaded one "
+                + differing + " times, and the single-threaded output changed bits in the others");
     }
 
     // ---- executors: none can deadlock a call
