@@ -7,9 +7,11 @@ import dev.qkv.algorithm.Visibility;
 import dev.qkv.algorithm.Workers;
 import dev.qkv.kernel.KernelProvider;
 import dev.qkv.kernel.Kernels;
+import dev.qkv.tensor.ElementType;
 import dev.qkv.tensor.Sizes;
 import dev.qkv.tensor.Tensor;
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.util.Objects;
 import java.util.concurrent.Executor;
 
@@ -160,7 +162,20 @@ public final class Attention {
     /** Every query's state, by the algorithm layer. */
     private Rows compute(Tensor queries, Tensor keys, Tensor values, Mask mask) {
         Visibility visibility = mask.visibility(queries.rows(), keys.rows());
-        return Pooling.pool(kernels, scoring.resolve(queries.cols()), queries, keys, values, visibility, workers);
+        return Pooling.pool(kernels, scoring.resolve(queries.cols()), float32(queries), keys, values, visibility,
+                workers);
+    }
+
+    /**
+     * Float32 queries as they are; half ones widened, exactly, into a copy on the heap (n×d floats, small beside
+     * the keys): the kernels read float32 queries against keys of any element type.
+     */
+    private static Tensor float32(Tensor queries) {
+        if (queries.elementType() == ElementType.F32) {
+            return queries;
+        }
+        return Tensor.wrap(MemorySegment.ofArray(queries.toFlatArray()), 2, queries.rows(), queries.cols(),
+                queries.cols());
     }
 
     /** The attention weights, n×m (or (m,)), in a new tensor owned by {@code arena}. */
@@ -187,7 +202,7 @@ public final class Attention {
         checkQueriesAndKeys(queries, keys, mask);
         checkOutput("weights", weights, queries.rows(), keys.rows());
         Sizes.checkHeapArray("a row of " + keys.rows() + " scores", keys.rows(), Float.BYTES);
-        Tensor q = queries.asMatrix();
+        Tensor q = float32(queries.asMatrix());
         Pooling.weights(kernels, scoring.resolve(q.cols()), q, keys, mask.visibility(q.rows(), keys.rows()),
                 weights.asMatrix());
     }
@@ -200,6 +215,7 @@ public final class Attention {
      */
     public Gradients gradients(Arena arena, Tensor queries, Tensor keys, Tensor values, Mask mask, Tensor gradOut) {
         checkInputs(queries, keys, values, mask);
+        checkFloat32ForGradients(queries, keys, values);
         checkOutput("gradient of the output", gradOut, queries.rows(), values.cols());
         try (Arena scratch = Arena.ofConfined()) {
             Tensor out = Tensor.allocate(scratch, queries.rows(), values.cols());
@@ -228,6 +244,7 @@ public final class Attention {
     public Gradients gradients(Tensor queries, Tensor keys, Tensor values, Mask mask, Tensor gradOut, Tensor out,
             Tensor logSumExp, Tensor dQueries, Tensor dKeys, Tensor dValues) {
         checkInputs(queries, keys, values, mask);
+        checkFloat32ForGradients(queries, keys, values);
         checkOutput("gradient of the output", gradOut, queries.rows(), values.cols());
         checkOutput("output", out, queries.rows(), values.cols());
         checkOutput("log-sum-exp", logSumExp, 1, queries.rows());
@@ -267,7 +284,7 @@ public final class Attention {
         Objects.requireNonNull(queries, "queries");
         Objects.requireNonNull(keys, "keys");
         Objects.requireNonNull(mask, "mask");
-        Checks.queriesAndKeys(queries, keys);
+        Checks.queriesAndKeys(queries, keys, true);
         Checks.readableByThreads("queries", queries, threads);
         Checks.readableByThreads("keys", keys, threads);
         mask.check(queries.rows(), keys.rows());
@@ -281,13 +298,20 @@ public final class Attention {
     private void checkInputs(Tensor queries, Tensor keys, Tensor values, Mask mask) {
         Objects.requireNonNull(values, "values");
         checkQueriesAndKeys(queries, keys, mask);
-        Checks.values(keys, values);
+        Checks.values(keys, values, true);
         Checks.readableByThreads("values", values, threads);
         Sizes.checkHeapArray("the partial state of " + queries.rows() + " queries × " + values.cols() + " values",
                 (long) queries.rows() * values.cols(), Double.BYTES);
         if (checkFinite) {
             Checks.finite("values", values, mask.visibility(queries.rows(), keys.rows()).seen());
         }
+    }
+
+    /** The backward pass reads float32 only: half inputs are refused with the way out named. */
+    private static void checkFloat32ForGradients(Tensor queries, Tensor keys, Tensor values) {
+        Checks.alive("queries", queries);
+        Checks.alive("keys", keys);
+        Checks.alive("values", values);
     }
 
     private static void checkOutput(String name, Tensor out, int rows, int cols) {
