@@ -142,7 +142,7 @@ public final class VectorKernels implements Kernels {
     @Override
     public void scores(Score score, Tensor queries, int query, Tensor keys, int from, int to, float[] scores) {
         if (keys.elementType() != ElementType.F32) {
-            HalfVectorKernels.scores(score, queries, query, keys, from, to, scores);
+            HalfVectorKernels.scores(this, score, queries, query, keys, from, to, scores);
             return;
         }
         MemorySegment q = queries.segment();
@@ -331,7 +331,7 @@ public final class VectorKernels implements Kernels {
     @Override
     public void accumulate(float[] weights, int at, Tensor values, int from, int to, float[] acc) {
         if (values.elementType() != ElementType.F32) {
-            HalfVectorKernels.accumulate(weights, at, values, from, to, acc);
+            HalfVectorKernels.accumulate(this, weights, at, values, from, to, acc);
             return;
         }
         MemorySegment v = values.segment();
