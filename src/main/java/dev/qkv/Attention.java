@@ -1,6 +1,7 @@
 package dev.qkv;
 
 import dev.qkv.algorithm.Backward;
+import dev.qkv.algorithm.PagedPooling;
 import dev.qkv.algorithm.Pooling;
 import dev.qkv.algorithm.Rows;
 import dev.qkv.algorithm.Visibility;
@@ -157,6 +158,68 @@ public final class Attention {
     public Partial partial(Tensor queries, Tensor keys, Tensor values, Mask mask) {
         checkInputs(queries, keys, values, mask);
         return new Partial(compute(queries.asMatrix(), keys, values, mask), queries.rank() == 1);
+    }
+
+    /**
+     * The pooled output of the queries over every key and value of {@code store} (those appended before this call),
+     * in a new tensor owned by {@code arena}: n×dv, or (dv,) for a single query of shape (d,).
+     */
+    public Tensor pool(Arena arena, Tensor queries, KeyValueStore store) {
+        Objects.requireNonNull(arena, "arena");
+        Rows rows = compute(queries, store);
+        Tensor out = queries.rank() == 1 ? Tensor.allocate(arena, store.valueDim())
+                : Tensor.allocate(arena, queries.rows(), store.valueDim());
+        finish(rows, out, null);
+        return out;
+    }
+
+    /**
+     * Writes the pooled output of the queries over every key and value of {@code store} into {@code out}, of shape
+     * n×dv (or (dv,)): bitwise what {@link #pool(Tensor, Tensor, Tensor, Mask, Tensor)} gives for the same keys
+     * and values as two tensors of the store's element type (see {@link KeyValueStore}).
+     */
+    public void pool(Tensor queries, KeyValueStore store, Tensor out) {
+        Objects.requireNonNull(queries, "queries");
+        Objects.requireNonNull(store, "store");
+        checkOutput("output", out, queries.rows(), store.valueDim());
+        finish(compute(queries, store), out, null);
+    }
+
+    /** The partial state of the queries over every key and value of {@code store}, to merge with others. */
+    public Partial partial(Tensor queries, KeyValueStore store) {
+        return new Partial(compute(queries, store), queries.rank() == 1);
+    }
+
+    private Rows compute(Tensor queries, KeyValueStore store) {
+        Objects.requireNonNull(queries, "queries");
+        Objects.requireNonNull(store, "store");
+        Checks.alive("queries", queries, true);
+        if (queries.cols() != store.keyDim()) {
+            throw new IllegalArgumentException("queries " + queries.shapeString() + " and " + store
+                    + " differ in dimension d");
+        }
+        if (!store.isAlive()) {
+            throw new IllegalStateException(store + ": the arena that owns this store is closed");
+        }
+        Sizes.checkHeapArray("the partial state of " + queries.rows() + " queries × " + store.valueDim() + " values",
+                (long) queries.rows() * store.valueDim(), Double.BYTES);
+        Checks.readableByThreads("queries", queries, threads);
+        KeyValueStore.Snapshot snapshot = store.snapshot();
+        for (int p = 0; p < snapshot.keys().length; p++) {
+            Checks.readableByThreads("the pages of " + store, snapshot.keys()[p], threads);
+            if (checkFinite) {
+                int rows = Math.min(KeyValueStore.PAGE, snapshot.size() - p * KeyValueStore.PAGE);
+                Checks.finite("keys of " + store, snapshot.keys()[p].rows(0, rows), null);
+                Checks.finite("values of " + store, snapshot.values()[p].rows(0, rows), null);
+            }
+        }
+        scoring.resolve(queries.cols());
+        if (checkFinite) {
+            Checks.finite("queries", queries, null);
+        }
+        Tensor q = float32(queries.asMatrix());
+        return PagedPooling.pool(kernels, scoring.resolve(q.cols()), q, snapshot.keys(), snapshot.values(),
+                snapshot.size(), store.valueDim(), workers);
     }
 
     /** Every query's state, by the algorithm layer. */
