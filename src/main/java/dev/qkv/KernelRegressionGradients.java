@@ -1,12 +1,14 @@
 package dev.qkv;
 
-import dev.qkv.kernel.ScalarKernels;
+import dev.qkv.kernel.KernelProvider;
+import dev.qkv.kernel.Kernels;
 import dev.qkv.tensor.Tensor;
 import java.lang.foreign.Arena;
 
 /**
  * The gradients of Nadaraya–Watson pooling ({@link KernelRegression}) with respect to the queries and the width σ,
- * in double as the pooling itself, rounded to float at the end. For query q with uⱼ = ‖q − kⱼ‖/σ, Kⱼ = K(uⱼ),
+ * in double as the pooling itself, rounded to float at the end; the squared distances are the selected kernels' (as
+ * {@link KernelRegression#pool} computes them), in float. For query q with uⱼ = ‖q − kⱼ‖/σ, Kⱼ = K(uⱼ),
  * Z = Σⱼ Kⱼ, wⱼ = Kⱼ/Z and L = dO·Σⱼ wⱼvⱼ:
  *
  * <pre>
@@ -42,10 +44,11 @@ final class KernelRegressionGradients {
         double[] row = new double[d];
         float[] rounded = new float[d];
         double dSigma = 0;
+        Kernels kernels = KernelProvider.defaults();
         for (int i = 0; i < n; i++) {
             double nearest = Double.POSITIVE_INFINITY;
             for (int j = 0; j < m; j++) {
-                squared[j] = ScalarKernels.INSTANCE.squaredDistance(q.segment(), q.rowOffset(i), keys.segment(),
+                squared[j] = kernels.squaredDistance(q.segment(), q.rowOffset(i), keys.segment(),
                         keys.rowOffset(j), d);
                 nearest = Math.min(nearest, squared[j]);
             }

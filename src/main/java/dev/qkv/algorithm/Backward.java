@@ -4,7 +4,6 @@ import dev.qkv.kernel.Kernels;
 import dev.qkv.kernel.Score;
 import dev.qkv.tensor.Tensor;
 import java.util.Arrays;
-import java.util.function.IntFunction;
 
 /**
  * The backward pass of attention pooling, FlashAttention-2's: for an upstream gradient dO on the output O of
@@ -30,9 +29,9 @@ import java.util.function.IntFunction;
  * (16 MB) with more than one shard, n·d with one; dK and dV of the keys (m·(d + dv) floats) while they are summed;
  * two {@value #QUERY_TILE} × {@value #KEY_BLOCK} blocks of P and dS per task. Never an n × m matrix.
  *
- * <p>Masks: query i sees keys {@code [0, ends[i])}, of those only the ones its explicit row lets through. A hidden
- * key's score, weight and dS are never used: its P and dS are set to 0, not computed from it, and dQ sums only
- * over visible keys, so a NaN in a hidden key or value cannot reach a gradient. A key no query sees gets dK = dV = 0
+ * <p>Masks: the scores go through {@link Visibility#apply}, the forward's one masking step, before the softmax; a key
+ * whose score it leaves at −∞ is not used: its P and dS are set to 0, not computed from it, and dQ sums only over
+ * the keys used, so a NaN in a hidden key or value cannot reach a gradient. A key no query sees gets dK = dV = 0
  * exactly, a query that sees no key (ℓ = −∞) dQ = 0.
  */
 public final class Backward {
@@ -59,11 +58,6 @@ public final class Backward {
     public static double run(Kernels kernels, Score score, Tensor queries, Tensor keys, Tensor values,
             Visibility visibility, Tensor gradOut, Tensor out, float[] logSumExp, Tensor dQueries, Tensor dKeys,
             Tensor dValues, Workers parallel) {
-        int[] ends = new int[queries.rows()];
-        for (int i = 0; i < ends.length; i++) {
-            ends[i] = visibility.end(i);
-        }
-        IntFunction<boolean[]> rowMask = visibility.hasExplicit() ? visibility::explicitRow : null;
         int n = queries.rows();
         int m = keys.rows();
         int d = queries.cols();
@@ -79,7 +73,7 @@ public final class Backward {
         parallel.forEach(shards, s -> {
             int to = (int) Math.min(m, (long) (s + 1) * shardKeys);
             Shard shard = new Shard(s * shardKeys, to, n, d, values.cols(), wantQ, dKeys != null, dValues != null);
-            shard.run(kernels, score, queries, keys, values, ends, rowMask, gradOut, logSumExp, bigD);
+            shard.run(kernels, score, queries, keys, values, visibility, gradOut, logSumExp, bigD);
             parts[s] = shard;
         });
         // Written here, on the calling thread: the outputs may belong to a confined arena.
@@ -160,8 +154,8 @@ public final class Backward {
             this.seen = new boolean[keys];
         }
 
-        void run(Kernels kernels, Score score, Tensor queries, Tensor keys, Tensor values, int[] ends,
-                IntFunction<boolean[]> rowMask, Tensor gradOut, float[] logSumExp, float[] bigD) {
+        void run(Kernels kernels, Score score, Tensor queries, Tensor keys, Tensor values, Visibility visibility,
+                Tensor gradOut, float[] logSumExp, float[] bigD) {
             int n = queries.rows();
             float f = score.factor();
             boolean gaussian = score.kind() == Score.Kind.NEGATIVE_SQUARED_DISTANCE;
@@ -173,6 +167,7 @@ public final class Backward {
             float[] dp = new float[KEY_BLOCK];
             float[] ds = new float[KEY_BLOCK];
             float[] run = new float[KEY_BLOCK];
+            boolean[] used = new boolean[KEY_BLOCK];
             float[][] pColumns = new float[KEY_BLOCK][QUERY_TILE];
             float[][] dsColumns = new float[KEY_BLOCK][QUERY_TILE];
             boolean[] columnSeen = new boolean[KEY_BLOCK];
@@ -180,7 +175,8 @@ public final class Backward {
                 int i1 = Math.min(n, i0 + QUERY_TILE);
                 int tileEnd = 0;
                 for (int i = i0; i < i1; i++) {
-                    tileEnd = Math.max(tileEnd, logSumExp[i] == Float.NEGATIVE_INFINITY ? 0 : Math.min(ends[i], to));
+                    tileEnd = Math.max(tileEnd,
+                            logSumExp[i] == Float.NEGATIVE_INFINITY ? 0 : Math.min(visibility.end(i), to));
                 }
                 for (int j0 = from; j0 < tileEnd; j0 += KEY_BLOCK) {
                     int j1 = Math.min(tileEnd, j0 + KEY_BLOCK);
@@ -190,25 +186,29 @@ public final class Backward {
                         columnSeen[jj] = false;
                     }
                     for (int i = i0; i < i1; i++) {
-                        int end = Math.min(ends[i], j1);
+                        int end = Math.min(visibility.end(i), j1);
                         float lse = logSumExp[i];
                         if (end <= j0 || lse == Float.NEGATIVE_INFINITY) {
                             continue;
                         }
                         int count = end - j0;
-                        boolean[] visible = rowMask == null ? null : rowMask.apply(i);
                         kernels.scores(raw, queries, i, keys, j0, end, rawScores);
                         kernels.scores(plainDot, gradOut, i, values, j0, end, dp);
                         for (int jj = 0; jj < count; jj++) {
-                            boolean sees = visible == null || visible[j0 + jj];
+                            p[jj] = f * rawScores[jj];
+                        }
+                        // The forward's masking step: a key the query does not see scores −∞ and is not used.
+                        visibility.apply(i, j0, count, p, 0);
+                        for (int jj = 0; jj < count; jj++) {
+                            used[jj] = p[jj] != Float.NEGATIVE_INFINITY;
                             // Clamped at 0: the float score may exceed ℓ by its rounding, the exact one cannot.
-                            p[jj] = sees ? Math.min(f * rawScores[jj] - lse, 0f) : Float.NEGATIVE_INFINITY;
+                            p[jj] = Math.min(p[jj] - lse, 0f);
                         }
                         kernels.expAndSum(p, 0, count, 0f);
                         float di = bigD[i];
                         double factorSum = 0;
                         for (int jj = 0; jj < count; jj++) {
-                            if (visible != null && !visible[j0 + jj]) {
+                            if (!used[jj]) {
                                 p[jj] = 0f;
                                 ds[jj] = 0f;
                                 continue;
@@ -223,7 +223,7 @@ public final class Backward {
                         }
                         dFactor += factorSum;
                         if (wantQ) {
-                            accumulateVisible(kernels, ds, keys, j0, end, visible, run, dq[i]);
+                            accumulateUsed(kernels, ds, keys, j0, end, used, run, dq[i]);
                         }
                     }
                     for (int jj = 0; jj < j1 - j0 && (dk != null || dv != null); jj++) {
@@ -246,23 +246,24 @@ public final class Backward {
             }
         }
 
-        /** {@code acc += Σ weights[j − from]·keys[j]} over the visible keys of {@code [from, to)} only. */
-        private static void accumulateVisible(Kernels kernels, float[] weights, Tensor keys, int from, int to,
-                boolean[] visible, float[] run, float[] acc) {
-            if (visible == null) {
-                kernels.accumulate(weights, keys, from, to, acc);
-                return;
-            }
+        /**
+         * {@code acc += Σ weights[j − from]·keys[j]} over the keys of {@code [from, to)} with {@code used[j − from]}
+         * only: a key the query does not see is not multiplied, not even by 0 (0 · NaN is NaN).
+         */
+        private static void accumulateUsed(Kernels kernels, float[] weights, Tensor keys, int from, int to,
+                boolean[] used, float[] run, float[] acc) {
             int j = from;
             while (j < to) {
-                while (j < to && !visible[j]) {
+                while (j < to && !used[j - from]) {
                     j++;
                 }
                 int start = j;
-                while (j < to && visible[j]) {
+                while (j < to && used[j - from]) {
                     j++;
                 }
-                if (start < j) {
+                if (start == from && j == to) {
+                    kernels.accumulate(weights, keys, from, to, acc);
+                } else if (start < j) {
                     System.arraycopy(weights, start - from, run, 0, j - start);
                     kernels.accumulate(run, keys, start, j, acc);
                 }

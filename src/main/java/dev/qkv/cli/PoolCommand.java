@@ -3,8 +3,6 @@ package dev.qkv.cli;
 import dev.qkv.Attention;
 import dev.qkv.Mask;
 import dev.qkv.MultiHeadAttention;
-import dev.qkv.Scoring;
-import dev.qkv.io.IntArray;
 import dev.qkv.io.Npy;
 import dev.qkv.io.NpyHeader;
 import dev.qkv.tensor.Tensor;
@@ -17,6 +15,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
@@ -56,47 +55,19 @@ final class PoolCommand implements Callable<Integer> {
     @Option(names = "--weights", paramLabel = "W.npy", description = "also write the attention weights here")
     Path weights;
 
-    @Option(names = "--scoring", paramLabel = "NAME", defaultValue = "scaled-dot",
-            description = "scaled-dot (q.k/sqrt(d), default), dot (q.k) or gaussian (-|q-k|^2/(2 sigma^2))")
-    String scoring;
-
-    @Option(names = "--scale", paramLabel = "X",
-            description = "replaces the scoring's own factor (1, 1/sqrt(d) or 1/(2 sigma^2))")
-    Double scale;
-
-    @Option(names = "--sigma", paramLabel = "X", description = "the Gaussian width, > 0 (default 1)")
-    Double sigma;
-
-    @Option(names = "--valid-lens", paramLabel = "L.npy",
-            description = "integers of shape (n,): query i sees keys 0 <= j < L[i] (d2l's valid_lens); "
-                    + "for batched Q, (B,) or (B,n)")
-    Path validLens;
-
-    @Option(names = "--causal", description = "query i of n sees key j of m when j <= i + (m - n) (bottom-right aligned)")
-    boolean causal;
-
-    @Option(names = "--mask", paramLabel = "M.npy",
-            description = "bool or 0/1 integers, (n,m) or (m,): query i sees key j where M is true")
-    Path maskFile;
-
-    @Option(names = "--threads", paramLabel = "N", defaultValue = "1",
-            description = "threads to use (default 1); the output is bitwise the same for any N")
-    int threads;
-
     @Option(names = "--lse", paramLabel = "L.npy",
             description = "also write each query's log-sum-exp of its scores, float32 (n,); -inf with no key")
     Path lse;
 
-    @Option(names = "--kernel", paramLabel = "scalar|vector",
-            description = "which kernels to run (default: what the library selected for this JVM)")
-    String kernel;
+    @Mixin
+    AttentionOptions options;
 
     @Override
     public Integer call() throws IOException {
-        Attention attention = configure();
+        Attention attention = options.attention();
         // Shared: with --threads, helper threads read the mapped inputs and write the outputs.
         try (Arena arena = Arena.ofShared(); AtomicOutputs outputs = new AtomicOutputs()) {
-            outputs.reserve(Arrays.asList(queries, keys, values, validLens, maskFile), out, lse, weights);
+            outputs.reserve(options.inputs(queries, keys, values), out, lse, weights);
             checkSizes();
             InputFiles inputs = new InputFiles();
             Tensor q = Npy.readTensor(inputs.stamp(queries), arena);
@@ -116,7 +87,7 @@ final class PoolCommand implements Callable<Integer> {
             }
             requireMatrix(keys, "keys", k, "(m,d)");
             requireMatrix(values, "values", v, "(m,dv)");
-            Mask mask = readMask(q, k);
+            Mask mask = options.mask(q, k);
 
             Tensor o = q.rank() == 1 ? Tensor.allocate(arena, v.cols()) : Tensor.allocate(arena, q.rows(), v.cols());
             Tensor l = lse == null ? null : Tensor.allocate(arena, q.rows());
@@ -144,7 +115,7 @@ final class PoolCommand implements Callable<Integer> {
             throw new CliException(queries + ": queries must be (n,d), (B,n,d) or (B,H,n,d) for keys "
                     + k.shapeString() + ", got " + q.shapeString());
         }
-        List<Mask> masks = readBatchMasks(q, k);
+        List<Mask> masks = options.batchMasks(q, k);
         MultiHeadAttention multi = MultiHeadAttention.of(attention);
         int[] outShape = q.shape();
         outShape[outShape.length - 1] = v.cols();
@@ -159,46 +130,6 @@ final class PoolCommand implements Callable<Integer> {
             Tensor w = multi.weights(arena, q, k, masks);
             outputs.write(weights, path -> Npy.write(path, w));
         }
-    }
-
-    private List<Mask> readBatchMasks(Tensor q, Tensor k) throws IOException {
-        List<Mask> masks = List.of(Mask.none());
-        if (validLens != null) {
-            masks = q.rank() == 2 ? List.of(readValidLengths(q)) : readBatchValidLengths(q);
-        }
-        Mask shared = causal ? Mask.causal() : Mask.none();
-        if (maskFile != null) {
-            shared = shared.and(readExplicitMask(q, k));
-        }
-        Mask and = shared;
-        return masks.stream().map(mask -> mask.and(and)).toList();
-    }
-
-    private List<Mask> readBatchValidLengths(Tensor q) throws IOException {
-        IntArray lens = Npy.readInts(validLens);
-        int[] shape = lens.shape();
-        int batch = q.batch();
-        int n = q.rows();
-        boolean perBatch = lens.rank() == 1 && shape[0] == batch;
-        if (!perBatch && !(lens.rank() == 2 && shape[0] == batch && shape[1] == n)) {
-            throw new CliException(validLens + ": valid lengths must have shape (" + batch + ",) or (" + batch + ", "
-                    + n + ") for queries " + q.shapeString() + ", got " + NpyHeader.shapeString(shape));
-        }
-        int[] values = lens.values();
-        for (int i = 0; i < values.length; i++) {
-            if (values[i] < 0) {
-                throw new CliException(validLens + ": the valid length at index " + i + " is " + values[i]
-                        + "; it must be 0 or more");
-            }
-        }
-        if (perBatch) {
-            return MultiHeadAttention.validLengths(values, n);
-        }
-        int[][] rows = new int[batch][];
-        for (int b = 0; b < batch; b++) {
-            rows[b] = Arrays.copyOfRange(values, b * n, (b + 1) * n);
-        }
-        return MultiHeadAttention.validLengths(rows);
     }
 
     /**
@@ -241,82 +172,7 @@ final class PoolCommand implements Callable<Integer> {
             }
         }
         budget.checkOffHeap();
-        if (maskFile != null) {
-            NpyHeader mh = Npy.readHeader(maskFile);
-            Sizes.checkHeap(maskFile + ": a mask of shape " + mh.shapeString(), 6.0 * mh.elementCount());
-        }
-    }
-
-    private Attention configure() {
-        Scoring s = switch (scoring) {
-            case "scaled-dot" -> Scoring.scaledDot();
-            case "dot" -> Scoring.dot();
-            case "gaussian" -> Scoring.gaussian(sigma == null ? 1.0 : sigma);
-            default -> throw new CliException("--scoring must be scaled-dot, dot or gaussian, got '" + scoring + "'");
-        };
-        if (sigma != null && !s.isGaussian()) {
-            throw new CliException("--sigma applies to --scoring gaussian only");
-        }
-        if (scale != null) {
-            s = s.withScale(scale);
-        }
-        if (threads < 1) {
-            throw new CliException("--threads must be at least 1, got " + threads);
-        }
-        Attention.Builder builder = Attention.builder().scoring(s).checkFinite(true).threads(threads);
-        if (kernel != null) {
-            builder.kernels(kernel);
-        }
-        return builder.build();
-    }
-
-    private Mask readMask(Tensor q, Tensor k) throws IOException {
-        Mask mask = validLens == null ? Mask.none() : readValidLengths(q);
-        if (causal) {
-            mask = mask.and(Mask.causal());
-        }
-        if (maskFile != null) {
-            mask = mask.and(readExplicitMask(q, k));
-        }
-        return mask;
-    }
-
-    private Mask readExplicitMask(Tensor q, Tensor k) throws IOException {
-        IntArray m = Npy.readInts(maskFile);
-        int[] shape = m.shape();
-        int keys = k.rows();
-        boolean oneRow = m.rank() == 1 && shape[0] == keys;
-        if (!oneRow && !(m.rank() == 2 && shape[0] == q.rows() && shape[1] == keys)) {
-            throw new CliException(maskFile + ": mask must have shape (" + q.rows() + ", " + keys + ") or (" + keys
-                    + ",) for queries " + q.shapeString() + " and keys " + k.shapeString() + ", got "
-                    + NpyHeader.shapeString(shape));
-        }
-        int[] values = m.values();
-        boolean[][] visible = new boolean[oneRow ? 1 : q.rows()][keys];
-        for (int i = 0; i < values.length; i++) {
-            if (values[i] != 0 && values[i] != 1) {
-                throw new CliException(maskFile + ": mask entries must be 0 or 1 (or bool), got " + values[i]
-                        + " at flat index " + i);
-            }
-            visible[i / Math.max(keys, 1)][i % Math.max(keys, 1)] = values[i] == 1;
-        }
-        return oneRow ? Mask.explicit(visible[0]) : Mask.explicit(visible);
-    }
-
-    private Mask readValidLengths(Tensor q) throws IOException {
-        IntArray lens = Npy.readInts(validLens);
-        if (lens.rank() != 1 || lens.values().length != q.rows()) {
-            throw new CliException(validLens + ": valid lengths must have shape (" + q.rows() + ",) for queries "
-                    + q.shapeString() + ", got " + NpyHeader.shapeString(lens.shape()));
-        }
-        int[] values = lens.values();
-        for (int i = 0; i < values.length; i++) {
-            if (values[i] < 0) {
-                throw new CliException(validLens + ": the valid length of query " + i + " is " + values[i]
-                        + "; it must be 0 or more");
-            }
-        }
-        return Mask.validLengths(values);
+        options.checkMaskSize();
     }
 
     private static void requireMatrix(Path file, String what, Tensor t, String expected) {
