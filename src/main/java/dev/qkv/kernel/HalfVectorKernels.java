@@ -32,7 +32,7 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>Since the float32 kernels run on the exact widening, scores and accumulations of a half tensor are bitwise
  * those of {@code convertTo(arena, F32)} of it, whatever those kernels do, and their error bounds hold with the
- * rounded halves as the exact inputs. Stateless and thread-safe; the scratch block is per call.
+ * rounded halves as the exact inputs. Thread-safe: each thread widens into a block of its own.
  */
 final class HalfVectorKernels {
 
@@ -53,30 +53,53 @@ final class HalfVectorKernels {
 
     private HalfVectorKernels() {}
 
+    /**
+     * Each thread's block, kept between calls: a block allocated per call (8 KiB per 256 keys) is fresh memory each
+     * time, written through the cache instead of reused in L1, and garbage.
+     */
+    private static final ThreadLocal<Block> KEY_BLOCKS = ThreadLocal.withInitial(() -> new Block(1));
+    private static final ThreadLocal<Block> VALUE_BLOCKS = ThreadLocal.withInitial(() -> new Block(1));
+
+    /** {@link #CHUNK} rows of {@code cols} floats, the same memory as a float32 tensor, and a chunk's scores. */
+    private record Block(int cols, float[] rows, Tensor tensor, float[] scores) {
+        Block(int cols) {
+            this(cols, new float[CHUNK * cols]);
+        }
+
+        private Block(int cols, float[] rows) {
+            this(cols, rows, Tensor.wrap(MemorySegment.ofArray(rows), 2, CHUNK, cols, cols), new float[CHUNK]);
+        }
+    }
+
+    /** This thread's block of {@code blocks} for rows of {@code cols}: one for keys, one for values (d ≠ dv). */
+    private static Block block(ThreadLocal<Block> blocks, int cols) {
+        Block b = blocks.get();
+        if (b.cols() != cols) {
+            b = new Block(cols);
+            blocks.set(b);
+        }
+        return b;
+    }
+
     /** {@link Kernels#scores} for half keys and float32 queries, chunk by chunk through {@code f32}. */
     static void scores(VectorKernels f32, Score score, Tensor queries, int query, Tensor keys, int from, int to,
             float[] scores) {
-        int d = keys.cols();
-        float[] block = new float[CHUNK * d];
-        float[] chunkScores = new float[CHUNK];
-        Tensor chunk = Tensor.wrap(MemorySegment.ofArray(block), 2, CHUNK, d, d);
+        Block block = block(KEY_BLOCKS, keys.cols());
         for (int start = from; start < to; start += CHUNK) {
             int rows = Math.min(CHUNK, to - start);
-            widen(keys, start, rows, block);
-            f32.scores(score, queries, query, chunk, 0, rows, chunkScores);
-            System.arraycopy(chunkScores, 0, scores, start - from, rows);
+            widen(keys, start, rows, block.rows());
+            f32.scores(score, queries, query, block.tensor(), 0, rows, block.scores());
+            System.arraycopy(block.scores(), 0, scores, start - from, rows);
         }
     }
 
     /** {@link Kernels#accumulate} for half values, chunk by chunk through {@code f32}. */
     static void accumulate(VectorKernels f32, float[] weights, int at, Tensor values, int from, int to, float[] acc) {
-        int dv = values.cols();
-        float[] block = new float[CHUNK * dv];
-        Tensor chunk = Tensor.wrap(MemorySegment.ofArray(block), 2, CHUNK, dv, dv);
+        Block block = block(VALUE_BLOCKS, values.cols());
         for (int start = from; start < to; start += CHUNK) {
             int rows = Math.min(CHUNK, to - start);
-            widen(values, start, rows, block);
-            f32.accumulate(weights, at + start - from, chunk, 0, rows, acc);
+            widen(values, start, rows, block.rows());
+            f32.accumulate(weights, at + start - from, block.tensor(), 0, rows, acc);
         }
     }
 
