@@ -8,7 +8,6 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.qkv.TestKernels;
 import dev.qkv.io.Npy;
-import dev.qkv.tensor.ElementType;
 import dev.qkv.tensor.Tensor;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -302,49 +301,6 @@ class PoolCommandTest {
                 "--values", fixture("V.npy"), "--out", out.toString()));
         args.addAll(List.of(more));
         return args.toArray(String[]::new);
-    }
-
-    /**
-     * {@code <f2} keys and values are memory-mapped as float16 and pooled by the kernels that widen them: the output
-     * is within the float32 bound of the float64 pooling of the float16 numbers themselves (the rounded inputs are
-     * the exact ones), on one query over shards of keys and on many queries (tiles).
-     */
-    @ParameterizedTest
-    @CsvSource({"300, 5000, scalar", "300, 5000, vector", "1, 20000, scalar", "1, 20000, vector"})
-    void float16KeysAndValuesPoolLikeFloat64OnTheirValues(int n, int m, String kernel) throws IOException {
-        TestKernels.assumeAvailable(kernel);
-        Path q = dir.resolve("q.npy");
-        Path k = dir.resolve("k16.npy");
-        Path v = dir.resolve("v16.npy");
-        double scale = 1 / Math.sqrt(64);
-        try (Arena arena = Arena.ofConfined()) {
-            SplittableRandom random = new SplittableRandom(n + m + 16);
-            Tensor qs = random(arena, random, n, 64);
-            Tensor ks = random(arena, random, m, 64).convertTo(arena, ElementType.F16);
-            Tensor vs = random(arena, random, m, 16).convertTo(arena, ElementType.F16);
-            Npy.write(q, qs);
-            Npy.write(k, ks);
-            Npy.write(v, vs);
-            Tensor ks32 = ks.convertTo(arena, ElementType.F32);
-            Tensor vs32 = vs.convertTo(arena, ElementType.F32);
-            double maxV = 0;
-            for (float x : vs32.toFlatArray()) {
-                maxV = Math.max(maxV, Math.abs(x));
-            }
-            double bound = maxV * (2 * scoreError(qs, ks32, scale) + (m + 4) * UNIT_ROUNDOFF);
-            double[][] expected = reference(qs, ks32, vs32, scale);
-            Path out = dir.resolve("out16.npy");
-            Run r = run("pool", "--queries", q.toString(), "--keys", k.toString(), "--values", v.toString(),
-                    "--out", out.toString(), "--threads", "2", "--kernel", kernel);
-            assertEquals(0, r.status(), r.err());
-            assertEquals(ElementType.F16, Npy.readTensor(k, arena).elementType(), "<f2 is read as float16");
-            Tensor got = Npy.readTensor(out, arena);
-            for (int i = 0; i < n; i++) {
-                for (int j = 0; j < 16; j++) {
-                    assertEquals(expected[i][j], got.get(i, j), bound, "[" + i + ", " + j + "]");
-                }
-            }
-        }
     }
 
     private static void mkfifo(Path path) throws IOException, InterruptedException {
