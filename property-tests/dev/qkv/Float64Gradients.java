@@ -75,6 +75,8 @@ public final class Float64Gradients {
     private final double[][] v;
     private final double[][] dOut;
     private final boolean[][] sees;
+    /** bᵢⱼ added to the scores, or null. */
+    private final float[][] bias;
     private final int n;
     private final int m;
     private final int d;
@@ -99,7 +101,8 @@ public final class Float64Gradients {
     private final double errLoss;
 
     private Float64Gradients(double f, boolean gaussian, double[][] q, double[][] k, double[][] v, boolean[][] sees,
-            double[][] dOut, int dv) {
+            double[][] dOut, int dv, float[][] bias) {
+        this.bias = bias;
         this.q = q;
         this.k = k;
         this.v = v;
@@ -138,8 +141,8 @@ public final class Float64Gradients {
             int seen = 0;
             for (int j = 0; j < m; j++) {
                 if (sees[i][j]) {
-                    sigma[j] = f * raw(i, j);
-                    eta[j] = gamma(d + scoreRoundings(), U64) * Math.abs(f) * rawMagnitude(i, j);
+                    sigma[j] = f * raw(i, j) + (bias == null ? 0 : bias[i][j]);
+                    eta[j] = scoreError(i, j, U64);
                     max = Math.max(max, sigma[j]);
                     seen++;
                 }
@@ -242,13 +245,39 @@ public final class Float64Gradients {
     /** The gradients of query rows {@code q} over keys {@code k} and values {@code v}, each query i seeing the keys j with {@code sees[i][j]}. */
     public static Float64Gradients of(Scoring scoring, double[][] q, double[][] k, double[][] v, boolean[][] sees,
             double[][] dOut, int dv) {
-        return new Float64Gradients(scoring.factor(dimension(q, k)), scoring.isGaussian(), q, k, v, sees, dOut, dv);
+        return new Float64Gradients(scoring.factor(dimension(q, k)), scoring.isGaussian(), q, k, v, sees, dOut, dv,
+                null);
     }
 
     /** {@link #of} for float inputs, which double holds exactly. */
     public static Float64Gradients of(Scoring scoring, float[][] q, float[][] k, float[][] v, boolean[][] sees,
             float[][] dOut, int dv) {
         return of(scoring, widen(q), widen(k), widen(v), sees, widen(dOut), dv);
+    }
+
+    /**
+     * {@link #of} with a bias {@code bias[i][j]} added to the scores, the keys of bias −∞ hidden: σⱼ = f·rⱼ + bⱼ,
+     * and the score bound grows by one rounding, u·(|σⱼ| + η), as in {@link Float64Reference}. No gradient is taken
+     * with respect to the bias; ∂L/∂f is still Σ dS·r, the bias not depending on f.
+     */
+    public static Float64Gradients of(Scoring scoring, float[][] q, float[][] k, float[][] v, boolean[][] sees,
+            float[][] dOut, int dv, float[][] bias) {
+        boolean[][] visible = new boolean[sees.length][];
+        for (int i = 0; i < sees.length; i++) {
+            visible[i] = sees[i].clone();
+            for (int j = 0; j < visible[i].length; j++) {
+                visible[i][j] &= bias[i][j] != Float.NEGATIVE_INFINITY;
+            }
+        }
+        double[][] wq = widen(q);
+        return new Float64Gradients(scoring.factor(dimension(wq, widen(k))), scoring.isGaussian(), wq, widen(k),
+                widen(v), visible, widen(dOut), dv, bias);
+    }
+
+    /** η: how far a score of u-arithmetic may be from σ = f·r (+ b): the raw score's error, then the bias's addition. */
+    private double scoreError(int i, int j, double u) {
+        double base = gamma(d + scoreRoundings(), u) * Math.abs(f) * rawMagnitude(i, j);
+        return bias == null ? base : base + u * (Math.abs(f * raw(i, j) + bias[i][j]) + base);
     }
 
     private static int dimension(double[][] q, double[][] k) {
@@ -269,7 +298,7 @@ public final class Float64Gradients {
                 if (!sees[i][j]) {
                     continue;
                 }
-                double eta = gamma(d + scoreRoundings(), U) * Math.abs(f) * rawMagnitude(i, j);
+                double eta = scoreError(i, j, U);
                 pi[i][j] = Math.exp(eta + lseBound[i] + U * (distance[i][j] + eta + lseBound[i])) * (1 + EXP_ERROR) - 1;
                 if (!(pi[i][j] < 0.5)) {
                     throw new IllegalStateException("the scores are too large for the bound: π = " + pi[i][j]);
@@ -373,7 +402,7 @@ public final class Float64Gradients {
         if (input == Input.FACTOR && f2 - f != delta) {
             throw new IllegalArgumentException(f + " + " + delta + " is not exact in double");
         }
-        return new Float64Gradients(f2, gaussian, q2, k2, v2, sees, dOut, dv);
+        return new Float64Gradients(f2, gaussian, q2, k2, v2, sees, dOut, dv, bias);
     }
 
     /** The range of aⱼ over the keys query i sees, with a little room for rounding. */

@@ -123,6 +123,24 @@ public final class Float64Reference {
     /** The pooling of query {@code q} over the keys j with {@code sees[j]}, one entry per key. */
     public static Float64Reference of(Scoring scoring, float[] q, float[][] keys, float[][] values, int dv,
             boolean[] sees) {
+        return of(scoring, q, keys, values, dv, sees, null);
+    }
+
+    /**
+     * The pooling of query {@code q} over the keys j with {@code sees[j]} and a bias {@code bias[j]} other than −∞,
+     * the bias added to their scores (null: none). The bias is a float given exactly: σⱼ = f·rⱼ + bⱼ in real
+     * arithmetic; a kernel's score is fl(s + bⱼ) for its float s within η of f·rⱼ, so within
+     * η + u·(|σⱼ| + η) of σⱼ (step 1 with one more rounding), and this reference's likewise with u = 2⁻⁵³.
+     */
+    public static Float64Reference of(Scoring scoring, float[] q, float[][] keys, float[][] values, int dv,
+            boolean[] sees, float[] bias) {
+        if (bias != null) {
+            boolean[] visible = sees.clone();
+            for (int j = 0; j < visible.length; j++) {
+                visible[j] &= bias[j] != Float.NEGATIVE_INFINITY;
+            }
+            sees = visible;
+        }
         int m = keys.length;
         int d = q.length;
         int seen = 0;
@@ -164,6 +182,11 @@ public final class Float64Reference {
             sigma[i] = gaussian ? -f * sum : f * sum;
             etaF[i] = gamma(scoreRoundings, U) * Math.abs(f) * size;
             eta64[i] = gamma(scoreRoundings, U64) * Math.abs(f) * size;
+            if (bias != null) {
+                sigma[i] += bias[index[i]];
+                etaF[i] += U * (Math.abs(sigma[i]) + etaF[i]);
+                eta64[i] += U64 * (Math.abs(sigma[i]) + eta64[i]);
+            }
         }
         double max = max(sigma);
         double etaFMax = max(etaF);

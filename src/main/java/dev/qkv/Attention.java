@@ -28,11 +28,11 @@ import java.util.concurrent.Executor;
  * scoring); its log-sum-exp is ±∞ only where the true value is beyond float. A query
  * with no key left, because m = 0 or its mask hides every key, gets weights 0 and output 0.
  *
- * <p>Masks ({@link Mask}) hide keys per query. Many queries under dot scoring run as FlashAttention tiles
- * (tiles of queries × blocks of keys) with the vector kernels; other cases run query by query. Keys can be
- * pooled shard by shard and merged ({@link #partial}, {@link Partial}). A call may use several threads
- * ({@link Builder#threads}); the output is bitwise the same whatever their number, because the work is cut
- * by the shapes alone and partial results are merged in a fixed order.
+ * <p>Masks ({@link Mask}) hide keys per query and add score biases (a float tensor, ALiBi). Many queries under dot
+ * scoring run as FlashAttention tiles (tiles of queries × blocks of keys) with the vector kernels; other cases run
+ * query by query. Keys can be pooled shard by shard and merged ({@link #partial}, {@link Partial}). A call may use
+ * several threads ({@link Builder#threads}); the output is bitwise the same whatever their number, because the work
+ * is cut by the shapes alone and partial results are merged in a fixed order.
  *
  * <p>One caveat on bits, for the vector kernels only: until C2 has compiled them (the first few hundred to
  * few thousand calls of a JVM), the Vector API runs its Java fallback, whose {@code lanewise(EXP)} and
@@ -112,10 +112,10 @@ public final class Attention {
 
     /** The pooled output under {@code mask}, in a new tensor owned by {@code arena}. */
     public Tensor pool(Arena arena, Tensor queries, Tensor keys, Tensor values, Mask mask) {
-        checkInputs(queries, keys, values, mask);
+        Visibility visibility = checkInputs(queries, keys, values, mask);
         Tensor out = queries.rank() == 1 ? Tensor.allocate(arena, values.cols())
                 : Tensor.allocate(arena, queries.rows(), values.cols());
-        finish(compute(queries.asMatrix(), keys, values, mask), out, null);
+        finish(compute(queries.asMatrix(), keys, values, visibility), out, null);
         return out;
     }
 
@@ -130,12 +130,12 @@ public final class Attention {
      * {@code logSumExp}, of shape (n,) (or (1,) for a single query); −∞ for a query with no key.
      */
     public void pool(Tensor queries, Tensor keys, Tensor values, Mask mask, Tensor out, Tensor logSumExp) {
-        checkInputs(queries, keys, values, mask);
+        Visibility visibility = checkInputs(queries, keys, values, mask);
         checkOutput("output", out, queries.rows(), values.cols());
         if (logSumExp != null) {
             checkOutput("log-sum-exp", logSumExp, 1, queries.rows());
         }
-        finish(compute(queries.asMatrix(), keys, values, mask), out, logSumExp);
+        finish(compute(queries.asMatrix(), keys, values, visibility), out, logSumExp);
     }
 
     private static void finish(Rows rows, Tensor out, Tensor logSumExp) {
@@ -156,8 +156,8 @@ public final class Attention {
      * shape (d,), the partial's {@link Partial#output(Arena)} has shape (dv,), as {@link #pool} would.
      */
     public Partial partial(Tensor queries, Tensor keys, Tensor values, Mask mask) {
-        checkInputs(queries, keys, values, mask);
-        return new Partial(compute(queries.asMatrix(), keys, values, mask), queries.rank() == 1);
+        Visibility visibility = checkInputs(queries, keys, values, mask);
+        return new Partial(compute(queries.asMatrix(), keys, values, visibility), queries.rank() == 1);
     }
 
     /**
@@ -223,8 +223,7 @@ public final class Attention {
     }
 
     /** Every query's state, by the algorithm layer. */
-    private Rows compute(Tensor queries, Tensor keys, Tensor values, Mask mask) {
-        Visibility visibility = mask.visibility(queries.rows(), keys.rows());
+    private Rows compute(Tensor queries, Tensor keys, Tensor values, Visibility visibility) {
         return Pooling.pool(kernels, scoring.resolve(queries.cols()), float32(queries), keys, values, visibility,
                 workers);
     }
@@ -262,12 +261,11 @@ public final class Attention {
      * max-subtracted softmax of each query's scores, 0 for masked keys; a row with no key left is all 0.
      */
     public void weights(Tensor queries, Tensor keys, Mask mask, Tensor weights) {
-        checkQueriesAndKeys(queries, keys, mask);
+        Visibility visibility = checkQueriesAndKeys(queries, keys, mask);
         checkOutput("weights", weights, queries.rows(), keys.rows());
         Sizes.checkHeapArray("a row of " + keys.rows() + " scores", keys.rows(), Float.BYTES);
         Tensor q = float32(queries.asMatrix());
-        Pooling.weights(kernels, scoring.resolve(q.cols()), q, keys, mask.visibility(q.rows(), keys.rows()),
-                weights.asMatrix());
+        Pooling.weights(kernels, scoring.resolve(q.cols()), q, keys, visibility, weights.asMatrix());
     }
 
     /**
@@ -277,18 +275,18 @@ public final class Attention {
      * {@code gradOut} has the output's shape, n×dv (or (dv,)).
      */
     public Gradients gradients(Arena arena, Tensor queries, Tensor keys, Tensor values, Mask mask, Tensor gradOut) {
-        checkInputs(queries, keys, values, mask);
+        Visibility visibility = checkInputs(queries, keys, values, mask);
         checkFloat32ForGradients(queries, keys, values);
         checkOutput("gradient of the output", gradOut, queries.rows(), values.cols());
         try (Arena scratch = Arena.ofConfined()) {
             Tensor out = Tensor.allocate(scratch, queries.rows(), values.cols());
             Tensor logSumExp = Tensor.allocate(scratch, queries.rows());
-            finish(compute(queries.asMatrix(), keys, values, mask), out, logSumExp);
+            finish(compute(queries.asMatrix(), keys, values, visibility), out, logSumExp);
             Tensor dQueries = queries.rank() == 1 ? Tensor.allocate(arena, queries.cols())
                     : Tensor.allocate(arena, queries.rows(), queries.cols());
             Tensor dKeys = Tensor.allocate(arena, keys.rows(), keys.cols());
             Tensor dValues = Tensor.allocate(arena, values.rows(), values.cols());
-            return backward(queries, keys, values, mask, gradOut, out, logSumExp, dQueries, dKeys, dValues);
+            return backward(queries, keys, values, visibility, gradOut, out, logSumExp, dQueries, dKeys, dValues);
         }
     }
 
@@ -306,7 +304,7 @@ public final class Attention {
      */
     public Gradients gradients(Tensor queries, Tensor keys, Tensor values, Mask mask, Tensor gradOut, Tensor out,
             Tensor logSumExp, Tensor dQueries, Tensor dKeys, Tensor dValues) {
-        checkInputs(queries, keys, values, mask);
+        Visibility visibility = checkInputs(queries, keys, values, mask);
         checkFloat32ForGradients(queries, keys, values);
         checkOutput("gradient of the output", gradOut, queries.rows(), values.cols());
         checkOutput("output", out, queries.rows(), values.cols());
@@ -323,10 +321,11 @@ public final class Attention {
         if (dValues != null) {
             checkOutput("dValues", dValues, values.rows(), values.cols());
         }
-        return backward(queries, keys, values, mask, gradOut, out, logSumExp, dQueries, dKeys, dValues);
+        return backward(queries, keys, values, visibility, gradOut, out, logSumExp, dQueries, dKeys, dValues);
     }
 
-    private Gradients backward(Tensor queries, Tensor keys, Tensor values, Mask mask, Tensor gradOut, Tensor out,
+    private Gradients backward(Tensor queries, Tensor keys, Tensor values, Visibility visibility, Tensor gradOut,
+            Tensor out,
             Tensor logSumExp, Tensor dQueries, Tensor dKeys, Tensor dValues) {
         int n = queries.rows();
         float[] lse = new float[n];
@@ -335,7 +334,7 @@ public final class Attention {
             lse[i] = lseRow.get(0, i);
         }
         double dFactor = Backward.run(kernels, scoring.resolve(queries.cols()), queries.asMatrix(), keys, values,
-                mask.visibility(n, keys.rows()), gradOut.asMatrix(),
+                visibility, gradOut.asMatrix(),
                 out.asMatrix(), lse, dQueries == null ? null : dQueries.asMatrix(), dKeys, dValues, workers);
         double sigma = scoring.ownSigma();
         // f = 1/(2σ²): ∂f/∂σ = −1/σ³.
@@ -343,7 +342,8 @@ public final class Attention {
         return new Gradients(dQueries, dKeys, dValues, dFactor, dSigma);
     }
 
-    private void checkQueriesAndKeys(Tensor queries, Tensor keys, Mask mask) {
+    /** Checks queries, keys and mask, and returns the mask's visibility for them (checking the bias's entries). */
+    private Visibility checkQueriesAndKeys(Tensor queries, Tensor keys, Mask mask) {
         Objects.requireNonNull(queries, "queries");
         Objects.requireNonNull(keys, "keys");
         Objects.requireNonNull(mask, "mask");
@@ -351,23 +351,29 @@ public final class Attention {
         Checks.readableByThreads("queries", queries, threads);
         Checks.readableByThreads("keys", keys, threads);
         mask.check(queries.rows(), keys.rows());
+        if (mask.biasTensor() != null) {
+            Checks.readableByThreads("bias", mask.biasTensor(), threads);
+        }
         scoring.resolve(queries.cols());
+        Visibility visibility = mask.visibility(queries.rows(), keys.rows());
         if (checkFinite) {
             Checks.finite("queries", queries, null);
-            Checks.finite("keys", keys, mask.visibility(queries.rows(), keys.rows()).seen());
+            Checks.finite("keys", keys, visibility.seen());
         }
+        return visibility;
     }
 
-    private void checkInputs(Tensor queries, Tensor keys, Tensor values, Mask mask) {
+    private Visibility checkInputs(Tensor queries, Tensor keys, Tensor values, Mask mask) {
         Objects.requireNonNull(values, "values");
-        checkQueriesAndKeys(queries, keys, mask);
+        Visibility visibility = checkQueriesAndKeys(queries, keys, mask);
         Checks.values(keys, values, true);
         Checks.readableByThreads("values", values, threads);
         Sizes.checkHeapArray("the partial state of " + queries.rows() + " queries × " + values.cols() + " values",
                 (long) queries.rows() * values.cols(), Double.BYTES);
         if (checkFinite) {
-            Checks.finite("values", values, mask.visibility(queries.rows(), keys.rows()).seen());
+            Checks.finite("values", values, visibility.seen());
         }
+        return visibility;
     }
 
     /** The backward pass reads float32 only: half inputs are refused with the way out named. */

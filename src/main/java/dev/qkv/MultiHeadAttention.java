@@ -20,7 +20,10 @@ import java.util.Objects;
  * <p>Outputs keep the queries' leading dimensions: output (…, n, dv), weights (…, n, m), log-sum-exp (…, n),
  * where … is (), (B) or (B, H). Masks are given per batch (one {@link Mask} for all, or B of them), each applying
  * to every head of its batch: {@link #validLengths(int[], int)} and {@link #validLengths(int[][])} make them from
- * d2l's {@code valid_lens} of shape (B,) or (B, n).
+ * d2l's {@code valid_lens} of shape (B,) or (B, n). A mask's bias ({@link Mask#bias}) broadcasts against the
+ * weights' shape (…, n, m) as NumPy and PyTorch's {@code attn_mask} do — (n, m), (B, 1, n, m), (1, H, n, m),
+ * (B, 1, 1, m) for key padding, … — and head h takes ALiBi slope h ({@link Mask#alibi}, one slope per query head
+ * or one for all); each (b, h) then gets its slice of the bias.
  *
  * <p>Threads go across the (b, h) pairs first: with at least as many pairs as the {@link Attention}'s threads,
  * each pair runs on one thread; with fewer, the pairs run one after another, each on all the threads. Since the
@@ -107,8 +110,8 @@ public final class MultiHeadAttention {
         Shapes s = Shapes.of(queries, keys, values, masks);
         Tensor out4 = s.output("output", out, s.dv);
         Tensor lse4 = logSumExp == null ? null : s.logSumExp(logSumExp);
-        forEachHead(s, (a, b, h) -> a.pool(s.q.slice(b, h), s.keys(b, h), s.values(b, h), s.mask(b), out4.slice(b, h),
-                lse4 == null ? null : lse4.slice(b, h)));
+        forEachHead(s, (a, b, h) -> a.pool(s.q.slice(b, h), s.keys(b, h), s.values(b, h), s.mask(b, h),
+                out4.slice(b, h), lse4 == null ? null : lse4.slice(b, h)));
     }
 
     /** The attention weights under {@code masks}, of shape (…, n, m), in a new tensor owned by {@code arena}. */
@@ -123,14 +126,89 @@ public final class MultiHeadAttention {
     public void weights(Tensor queries, Tensor keys, List<Mask> masks, Tensor weights) {
         Shapes s = Shapes.of(queries, keys, null, masks);
         Tensor w4 = s.output("weights", weights, s.m);
-        forEachHead(s, (a, b, h) -> a.weights(s.q.slice(b, h), s.keys(b, h), s.mask(b), w4.slice(b, h)));
+        forEachHead(s, (a, b, h) -> a.weights(s.q.slice(b, h), s.keys(b, h), s.mask(b, h), w4.slice(b, h)));
+    }
+
+    /**
+     * The partial state of every (b, h) over these keys and values under {@code masks}: B·H partials in (b, h)
+     * order, {@code b·H + h}, each {@link Attention#partial} of the 2-D call of (b, h). Pooled shard by shard of the
+     * keys, the partials of the same (b, h) merge ({@link Partial#merge}) into that of all keys, and
+     * {@link Partial#output(Tensor)} finishes each into {@code out.slice(b, h)}. Masks (and biases) index the keys
+     * given here.
+     */
+    public List<Partial> partials(Tensor queries, Tensor keys, Tensor values, List<Mask> masks) {
+        Shapes s = Shapes.of(queries, keys, values, masks);
+        Partial[] partials = new Partial[s.batch * s.heads];
+        forEachHead(s, (a, b, h) -> partials[b * s.heads + h] = a.partial(s.q.slice(b, h), s.keys(b, h),
+                s.values(b, h), s.mask(b, h)));
+        return List.of(partials);
+    }
+
+    /**
+     * The gradients of {@code L = Σ gradOut∘pool(queries, keys, values, masks)} with respect to the queries, keys and
+     * values, in new tensors of their shapes owned by {@code arena}, and with respect to the scoring's factor (and σ
+     * of a Gaussian), summed over the heads. {@code gradOut} has the output's shape (…, n, dv). Each (b, h) is
+     * {@link Attention#gradients(Arena, Tensor, Tensor, Tensor, Mask, Tensor)} of its 2-D call, on the attention's
+     * threads; the pairs run one after another. A key and value head shared by a group of query heads (or by every
+     * batch) gets the sum of their gradients, added in (b, h) order, so the result is bitwise the same for any
+     * thread count. No gradient is taken with respect to a bias.
+     *
+     * @throws IllegalArgumentException naming the shapes, as {@link #pool} does, or if {@code gradOut} does not have
+     *     the output's shape; nothing is computed then
+     */
+    public Gradients gradients(Arena arena, Tensor queries, Tensor keys, Tensor values, List<Mask> masks,
+            Tensor gradOut) {
+        Shapes s = Shapes.of(queries, keys, values, masks);
+        Tensor g4 = s.output("gradient of the output", gradOut, s.dv);
+        checkBiasThreads(s);
+        Tensor dq = Tensor.allocate(arena, queries.shape());
+        Tensor dk = Tensor.allocate(arena, keys.shape());
+        Tensor dv = Tensor.allocate(arena, values.shape());
+        Tensor dq4 = Shapes.fourD("dQueries", dq);
+        Tensor dk4 = Shapes.fourD("dKeys", dk);
+        Tensor dv4 = Shapes.fourD("dValues", dv);
+        double factor = 0;
+        double sigma = 0;
+        for (int b = 0; b < s.batch; b++) {
+            for (int h = 0; h < s.heads; h++) {
+                try (Arena scratch = Arena.ofConfined()) {
+                    Gradients g = attention.gradients(scratch, s.q.slice(b, h), s.keys(b, h), s.values(b, h),
+                            s.mask(b, h), g4.slice(b, h));
+                    dq4.slice(b, h).copyFrom(g.queries());
+                    add(g.keys(), dk4.slice(s.k.batch() == 1 ? 0 : b, h / s.group));
+                    add(g.values(), dv4.slice(s.v.batch() == 1 ? 0 : b, h / s.group));
+                    factor += g.factor();
+                    sigma += g.sigma();
+                }
+            }
+        }
+        return new Gradients(dq, dk, dv, factor, sigma);
+    }
+
+    /** {@code to += from}, element by element, for two matrices of one shape. */
+    private static void add(Tensor from, Tensor to) {
+        for (int i = 0; i < from.rows(); i++) {
+            for (int j = 0; j < from.cols(); j++) {
+                to.set(i, j, to.get(i, j) + from.get(i, j));
+            }
+        }
     }
 
     private interface HeadCall {
         void run(Attention attention, int b, int h);
     }
 
+    /** Helper threads read the bias of a (b, h) they run: refuse a confined one before any is written. */
+    private void checkBiasThreads(Shapes s) {
+        for (Mask mask : s.masks) {
+            if (mask.biasTensor() != null) {
+                Checks.readableByThreads("bias", mask.biasTensor(), attention.threads());
+            }
+        }
+    }
+
     private void forEachHead(Shapes s, HeadCall call) {
+        checkBiasThreads(s);
         int pairs = s.batch * s.heads;
         if (attention.threads() > 1 && pairs >= attention.threads()) {
             attention.workers().forEach(pairs, p -> call.run(oneThread, p / s.heads, p % s.heads));
@@ -185,9 +263,11 @@ public final class MultiHeadAttention {
             for (int b = 0; b < masks.size(); b++) {
                 Mask mask = Objects.requireNonNull(masks.get(b), "mask");
                 try {
-                    mask.check(q.rows(), k.rows());
+                    mask.checkHeads(queries.rank(), q.batch(), q.heads(), q.rows(), k.rows());
+                    mask.head(0, 0, queries.rank()).check(q.rows(), k.rows());
                 } catch (IllegalArgumentException e) {
-                    throw new IllegalArgumentException("mask of batch " + b + ": " + e.getMessage(), e);
+                    throw new IllegalArgumentException((masks.size() == 1 ? "mask: " : "mask of batch " + b + ": ")
+                            + e.getMessage(), e);
                 }
             }
             return new Shapes(queries, q, k, v, masks, q.batch(), q.heads(), q.heads() / k.heads(), k.rows(),
@@ -217,8 +297,9 @@ public final class MultiHeadAttention {
             return v.slice(v.batch() == 1 ? 0 : b, h / group);
         }
 
-        Mask mask(int b) {
-            return masks.get(masks.size() == 1 ? 0 : b);
+        /** The 2-D mask of (b, h): its batch's, with the bias and ALiBi slope of (b, h). */
+        Mask mask(int b, int h) {
+            return masks.get(masks.size() == 1 ? 0 : b).head(b, h, queries.rank());
         }
 
         /** {@code out}, which must have the queries' leading dimensions and (n, cols), as (B, H, n, cols). */

@@ -75,7 +75,7 @@ final class Careful {
         double sum = 0;
         double[] acc = new double[dv];
         for (int j = visibility.nextVisible(i, 0, end); j < end; j = visibility.nextVisible(i, j + 1, end)) {
-            double w = Math.exp(score(score, queries, i, keys, j) - max);
+            double w = Math.exp(score(score, queries, i, keys, visibility, j) - max);
             sum += w;
             for (int c = 0; c < dv; c++) {
                 acc[c] += w * values.get(j, c);
@@ -94,24 +94,31 @@ final class Careful {
         double max = max(score, queries, i, keys, visibility, end);
         double sum = 0;
         for (int j = visibility.nextVisible(i, 0, end); j < end; j = visibility.nextVisible(i, j + 1, end)) {
-            sum += Math.exp(score(score, queries, i, keys, j) - max);
+            sum += Math.exp(score(score, queries, i, keys, visibility, j) - max);
         }
         java.util.Arrays.fill(row, 0, end, 0f);
         for (int j = visibility.nextVisible(i, 0, end); j < end; j = visibility.nextVisible(i, j + 1, end)) {
-            row[j] = (float) (Math.exp(score(score, queries, i, keys, j) - max) / sum);
+            row[j] = (float) (Math.exp(score(score, queries, i, keys, visibility, j) - max) / sum);
         }
     }
 
     private static double max(Score score, Tensor queries, int i, Tensor keys, Visibility visibility, int end) {
         double max = Double.NEGATIVE_INFINITY;
         for (int j = visibility.nextVisible(i, 0, end); j < end; j = visibility.nextVisible(i, j + 1, end)) {
-            max = Math.max(max, score(score, queries, i, keys, j));
+            max = Math.max(max, score(score, queries, i, keys, visibility, j));
         }
         return max;
     }
 
-    /** The score of query i and key j in double: finite for any finite float inputs. */
-    private static double score(Score score, Tensor queries, int i, Tensor keys, int j) {
+    /**
+     * The score of query i and key j in double, with its bias: finite for any finite float inputs and a finite bias
+     * (a visible key's bias is finite).
+     */
+    private static double score(Score score, Tensor queries, int i, Tensor keys, Visibility visibility, int j) {
+        return raw(score, queries, i, keys, j) + visibility.bias(i, j);
+    }
+
+    private static double raw(Score score, Tensor queries, int i, Tensor keys, int j) {
         double a = 0;
         int d = queries.cols();
         if (score.kind() == Score.Kind.DOT) {

@@ -6,8 +6,10 @@ import java.util.function.IntPredicate;
 /**
  * Which keys each query sees, in the form the algorithms use, and the one place where that is applied to scores
  * ({@link #apply}): query i sees key j when {@code j < end(i)} and, with an explicit matrix, {@code visible[i][j]}.
- * {@code dev.qkv.Mask} builds it for n queries and m keys. (An additive bias, per query and key, would be added in
- * {@link #apply} too.)
+ * {@code dev.qkv.Mask} builds it for n queries and m keys. An additive {@link Bias} per query and key, when there is
+ * one, is added to the scores of the keys a query sees in {@link #apply} too: every path (rows, tiles, weights, the
+ * backward pass) goes through that one step. A key whose bias is −∞ is hidden, and {@code Mask} has already made it
+ * invisible here.
  *
  * <p>A key a query does not see is never used for that query: its score is replaced by −∞ before the softmax, and
  * its value row is never multiplied (not even by 0, since 0 · NaN is NaN); {@link #runEnd} and
@@ -17,10 +19,12 @@ public final class Visibility {
 
     private final int[] ends;
     private final boolean[][] explicit;
+    private final Bias bias;
 
-    private Visibility(int[] ends, boolean[][] explicit) {
+    private Visibility(int[] ends, boolean[][] explicit, Bias bias) {
         this.ends = ends;
         this.explicit = explicit;
+        this.bias = bias;
     }
 
     /**
@@ -28,14 +32,19 @@ public final class Visibility {
      * {@code explicit[i][j]} ({@code explicit[0][j]} for every query when it has one row).
      */
     public static Visibility of(int[] ends, boolean[][] explicit) {
-        return new Visibility(ends, explicit);
+        return new Visibility(ends, explicit, null);
+    }
+
+    /** As {@link #of(int[], boolean[][])}, with {@code bias} (null for none) added to the scores of visible keys. */
+    public static Visibility of(int[] ends, boolean[][] explicit, Bias bias) {
+        return new Visibility(ends, explicit, bias);
     }
 
     /** Every one of n queries sees all m keys. */
     public static Visibility all(int n, int m) {
         int[] ends = new int[n];
         Arrays.fill(ends, m);
-        return new Visibility(ends, null);
+        return new Visibility(ends, null, null);
     }
 
     /** The number of queries. */
@@ -58,6 +67,11 @@ public final class Visibility {
         return explicit == null ? null : row(i);
     }
 
+    /** The bias added to the score of query i and key j: 0 without a {@link Bias}. */
+    public float bias(int i, int j) {
+        return bias == null ? 0f : bias.at(i, j);
+    }
+
     /** Whether query i sees key j. */
     public boolean sees(int i, int j) {
         return j < ends[i] && (explicit == null || row(i)[j]);
@@ -65,7 +79,8 @@ public final class Visibility {
 
     /**
      * The step of every algorithm between scores and softmax: for query i and keys {@code [from, from + count)},
-     * whose scores are {@code scores[at, at + count)}, replaces the score of each key the query does not see by −∞.
+     * whose scores are {@code scores[at, at + count)}, replaces the score of each key the query does not see by −∞,
+     * and adds the {@link Bias}, if any, to the others.
      */
     public void apply(int i, int from, int count, float[] scores, int at) {
         int seen = Math.clamp((long) ends[i] - from, 0, count);
@@ -77,6 +92,9 @@ public final class Visibility {
                     scores[at + j] = Float.NEGATIVE_INFINITY;
                 }
             }
+        }
+        if (bias != null) {
+            bias.add(i, from, seen, scores, at); // −∞ + b stays −∞: b is never +∞ or NaN
         }
     }
 

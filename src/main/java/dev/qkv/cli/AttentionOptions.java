@@ -9,6 +9,9 @@ import dev.qkv.io.Npy;
 import dev.qkv.io.NpyHeader;
 import dev.qkv.tensor.Tensor;
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -44,6 +47,16 @@ final class AttentionOptions {
             description = "bool or 0/1 integers, (n,m) or (m,): query i sees key j where M is true")
     Path maskFile;
 
+    @Option(names = "--bias", paramLabel = "B.npy",
+            description = "float, added to the scores (PyTorch's float attn_mask, ONNX Runtime's attention_bias): "
+                    + "of a shape that broadcasts to the weights' (n,m), (B,n,m) or (B,H,n,m) as NumPy does, e.g. "
+                    + "(n,m), (B,1,n,m), (1,H,n,m), (B,1,1,m); -inf hides a key")
+    Path biasFile;
+
+    @Option(names = "--alibi", description = "ALiBi: adds -slope_h * |i + (m - n) - j| to head h's scores, with the "
+            + "paper's slopes 2^(-8(h+1)/H) for H query heads (H = 1 for Q of rank 1 to 3)")
+    boolean alibi;
+
     @Option(names = "--threads", paramLabel = "N", defaultValue = "1",
             description = "threads to use (default 1); the results are bitwise the same for any N")
     int threads;
@@ -57,6 +70,7 @@ final class AttentionOptions {
         List<Path> inputs = new ArrayList<>(Arrays.asList(files));
         inputs.add(validLens);
         inputs.add(maskFile);
+        inputs.add(biasFile);
         return inputs;
     }
 
@@ -93,28 +107,73 @@ final class AttentionOptions {
         }
     }
 
-    /** The mask of queries {@code q} (n,d) or (d,) over keys {@code k} (m,d): every given mask, and-ed. */
-    Mask mask(Tensor q, Tensor k) throws IOException {
+    /**
+     * The mask of queries {@code q} (n,d) or (d,) over keys {@code k} (m,d): every given mask, and-ed, with the bias
+     * (read into {@code arena}) and ALiBi.
+     */
+    Mask mask(Tensor q, Tensor k, Arena arena) throws IOException {
         Mask mask = validLens == null ? Mask.none() : readValidLengths(q);
-        return mask.and(sharedMask(q, k));
+        return mask.and(sharedMask(q, k, arena));
     }
 
     /**
      * One mask per batch of batched queries {@code q} (B,n,d) or (B,H,n,d) over keys {@code k}: valid lengths
      * (B,) or (B,n) differ by batch; --causal and --mask apply to every batch and head.
      */
-    List<Mask> batchMasks(Tensor q, Tensor k) throws IOException {
+    List<Mask> batchMasks(Tensor q, Tensor k, Arena arena) throws IOException {
         List<Mask> masks = List.of(Mask.none());
         if (validLens != null) {
             masks = q.rank() == 2 ? List.of(readValidLengths(q)) : readBatchValidLengths(q);
         }
-        Mask shared = sharedMask(q, k);
+        Mask shared = sharedMask(q, k, arena);
         return masks.stream().map(mask -> mask.and(shared)).toList();
     }
 
-    private Mask sharedMask(Tensor q, Tensor k) throws IOException {
+    /** --causal, --mask, --bias and --alibi: the same for every batch and head. */
+    private Mask sharedMask(Tensor q, Tensor k, Arena arena) throws IOException {
         Mask shared = causal ? Mask.causal() : Mask.none();
-        return maskFile == null ? shared : shared.and(readExplicitMask(q, k));
+        if (maskFile != null) {
+            shared = shared.and(readExplicitMask(q, k));
+        }
+        if (biasFile != null) {
+            shared = shared.and(readBias(q, k, arena));
+        }
+        if (alibi) {
+            shared = shared.and(Mask.alibi(Mask.alibiSlopes(q.rank() == 4 ? q.heads() : 1)));
+        }
+        return shared;
+    }
+
+    /**
+     * The bias file, copied into {@code arena} (so a file changed while the command runs cannot change it), refused
+     * in one line when its shape does not broadcast to the weights' or an entry is NaN or +inf.
+     */
+    private Mask readBias(Tensor q, Tensor k, Arena arena) throws IOException {
+        Tensor read = Npy.readTensor(biasFile, arena);
+        int[] shape = read.shape();
+        int[] target = Arrays.copyOf(q.shape(), q.rank());
+        target[target.length - 1] = k.rows();
+        boolean fits = true;
+        for (int x = 1; x <= shape.length; x++) {
+            int want = x <= target.length ? target[target.length - x] : 1;
+            fits &= shape[shape.length - x] == want || shape[shape.length - x] == 1;
+        }
+        if (!fits) {
+            throw new CliException(biasFile + ": bias must broadcast to the weights' shape "
+                    + NpyHeader.shapeString(target) + " (each dimension equal or 1, aligned from the right), got "
+                    + read.shapeString());
+        }
+        Tensor bias = Tensor.allocate(arena, shape);
+        bias.copyFrom(read);
+        MemorySegment entries = bias.segment();
+        for (long i = 0; i < bias.size(); i++) {
+            float x = entries.getAtIndex(ValueLayout.JAVA_FLOAT, i);
+            if (Float.isNaN(x) || x == Float.POSITIVE_INFINITY) {
+                throw new CliException(biasFile + ": bias entries must be finite or -inf (hidden), got " + x
+                        + " at flat index " + i);
+            }
+        }
+        return Mask.bias(bias);
     }
 
     private Mask readValidLengths(Tensor q) throws IOException {

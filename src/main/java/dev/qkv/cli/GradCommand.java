@@ -3,11 +3,14 @@ package dev.qkv.cli;
 import dev.qkv.Attention;
 import dev.qkv.Gradients;
 import dev.qkv.Mask;
+import dev.qkv.MultiHeadAttention;
 import dev.qkv.io.Npy;
+import dev.qkv.io.NpyHeader;
 import dev.qkv.tensor.Tensor;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -23,6 +26,9 @@ import picocli.CommandLine.Option;
                     + " matrix.",
             "G has OUT's shape, (n,dv) or (dv,) for a 1-D Q. DQ, DK, DV are float32 of the shapes of Q, K, V;"
                     + " ask for any of them, at least one.",
+            "Batches and heads as for 'qkv pool': Q (B,n,d) or (B,H,n,d), K and V of rank 2 to 4, G (...,n,dv); a"
+                    + " key head shared by a group of query heads (or by every batch) gets the sum of their"
+                    + " gradients. --bias and --alibi as for 'qkv pool'; no gradient is taken with respect to them.",
             "Scorings and masks as for 'qkv pool'. A key no query sees gets DK = DV = 0, a query with no key"
                     + " DQ = 0."
         })
@@ -67,21 +73,26 @@ final class GradCommand implements Callable<Integer> {
             Tensor k = Npy.readTensor(keys, arena);
             Tensor v = Npy.readTensor(values, arena);
             Tensor g = Npy.readTensor(gradOut, arena);
-            if (q.rank() != 1 && q.rank() != 2) {
-                throw new CliException(queries + ": queries must be (n,d) or (d,), got " + q.shapeString());
+            Gradients grads;
+            if (q.rank() > 2 || k.rank() > 2 || v.rank() > 2) {
+                grads = batched(attention, arena, q, k, v, g);
+            } else {
+                if (q.rank() != 1 && q.rank() != 2) {
+                    throw new CliException(queries + ": queries must be (n,d) or (d,), got " + q.shapeString());
+                }
+                requireMatrix(keys, "keys", k, "(m,d)");
+                requireMatrix(values, "values", v, "(m,dv)");
+                if (q.rank() == 1 ? g.rank() != 1 || g.cols() != v.cols()
+                        : g.rank() != 2 || g.rows() != q.rows() || g.cols() != v.cols()) {
+                    String expected = q.rank() == 1 ? "(" + v.cols() + ",)" : "(" + q.rows() + ", " + v.cols() + ")";
+                    throw new CliException(gradOut + ": the output's gradient must have the output's shape " + expected
+                            + " for queries " + q.shapeString() + " and values " + v.shapeString() + ", got "
+                            + g.shapeString());
+                }
+                requireFinite(gradOut, g);
+                Mask mask = options.mask(q, k, arena);
+                grads = attention.gradients(arena, q, k, v, mask, g);
             }
-            requireMatrix(keys, "keys", k, "(m,d)");
-            requireMatrix(values, "values", v, "(m,dv)");
-            if (q.rank() == 1 ? g.rank() != 1 || g.cols() != v.cols()
-                    : g.rank() != 2 || g.rows() != q.rows() || g.cols() != v.cols()) {
-                String expected = q.rank() == 1 ? "(" + v.cols() + ",)" : "(" + q.rows() + ", " + v.cols() + ")";
-                throw new CliException(gradOut + ": the output's gradient must have the output's shape " + expected
-                        + " for queries " + q.shapeString() + " and values " + v.shapeString() + ", got "
-                        + g.shapeString());
-            }
-            requireFinite(gradOut, g);
-            Mask mask = options.mask(q, k);
-            Gradients grads = attention.gradients(arena, q, k, v, mask, g);
             if (dq != null) {
                 outputs.write(dq, path -> Npy.write(path, grads.queries()));
             }
@@ -94,6 +105,24 @@ final class GradCommand implements Callable<Integer> {
             outputs.commit();
         }
         return 0;
+    }
+
+    /** Batches and heads: {@link MultiHeadAttention#gradients}, with one mask per batch. */
+    private Gradients batched(Attention attention, Arena arena, Tensor q, Tensor k, Tensor v, Tensor g)
+            throws IOException {
+        if (q.rank() == 1) {
+            throw new CliException(queries + ": queries must be (n,d), (B,n,d) or (B,H,n,d) for keys "
+                    + k.shapeString() + ", got " + q.shapeString());
+        }
+        int[] outShape = q.shape();
+        outShape[outShape.length - 1] = v.cols();
+        if (!Arrays.equals(g.shape(), outShape)) {
+            throw new CliException(gradOut + ": the output's gradient must have the output's shape "
+                    + NpyHeader.shapeString(outShape) + " for queries " + q.shapeString() + " and values "
+                    + v.shapeString() + ", got " + g.shapeString());
+        }
+        requireFinite(gradOut, g);
+        return MultiHeadAttention.of(attention).gradients(arena, q, k, v, options.batchMasks(q, k, arena), g);
     }
 
     private static void requireMatrix(Path file, String what, Tensor t, String expected) {

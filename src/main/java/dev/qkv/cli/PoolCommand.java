@@ -27,12 +27,15 @@ import picocli.CommandLine.Model.CommandSpec;
         description = {
             "Attention pooling: OUT[i] = sum_j softmax_j(a(Q[i], K[j])) V[j].",
             "Masks (--valid-lens, --causal, --mask) combine: a key is seen when every one lets it through.",
+            "--bias adds a float B to the scores (after the scoring's scale, as PyTorch's float attn_mask), of a",
+            "shape that broadcasts to W's as NumPy does; -inf hides a key. --alibi adds ALiBi's per-head bias.",
             "Q is (n,d) or (d,); K (m,d); V (m,dv); all float (<f4 is memory-mapped, <f8 and >f4 converted).",
             "OUT is float32 (n,dv), or (dv,) for a 1-D Q; W float32 (n,m), or (m,).",
             "Batches and heads: Q (B,n,d) or (B,H,n,d); K and V (m,.), (B,m,.) or (B,H_kv,m,.) with H a multiple",
             "of H_kv (grouped-query attention: query head h reads key head h/(H/H_kv)); batch 1 serves every batch.",
             "OUT (...,n,dv), W (...,n,m) and LSE (...,n) keep Q's leading dimensions; --valid-lens is then (B,) or",
-            "(B,n) and --mask (n,m) or (m,) applies to every batch and head.",
+            "(B,n) and --mask (n,m) or (m,) applies to every batch and head; --bias may be (B,H,n,m), (B,1,n,m),",
+            "(1,H,n,m), (B,1,1,m), (n,m), ...",
             "A query with no key left (m = 0 or valid length 0) gets weights 0 and output 0."
         })
 final class PoolCommand implements Callable<Integer> {
@@ -87,7 +90,7 @@ final class PoolCommand implements Callable<Integer> {
             }
             requireMatrix(keys, "keys", k, "(m,d)");
             requireMatrix(values, "values", v, "(m,dv)");
-            Mask mask = options.mask(q, k);
+            Mask mask = options.mask(q, k, arena);
 
             Tensor o = q.rank() == 1 ? Tensor.allocate(arena, v.cols()) : Tensor.allocate(arena, q.rows(), v.cols());
             Tensor l = lse == null ? null : Tensor.allocate(arena, q.rows());
@@ -115,7 +118,7 @@ final class PoolCommand implements Callable<Integer> {
             throw new CliException(queries + ": queries must be (n,d), (B,n,d) or (B,H,n,d) for keys "
                     + k.shapeString() + ", got " + q.shapeString());
         }
-        List<Mask> masks = options.batchMasks(q, k);
+        List<Mask> masks = options.batchMasks(q, k, arena);
         MultiHeadAttention multi = MultiHeadAttention.of(attention);
         int[] outShape = q.shape();
         outShape[outShape.length - 1] = v.cols();
@@ -170,6 +173,10 @@ final class PoolCommand implements Callable<Integer> {
                 budget.add(input.getKey() + " (" + dtype + ", converted)", 4.0 * input.getValue().elementCount(),
                         input.getValue().shapeString() + " as floats");
             }
+        }
+        if (options.biasFile != null) {
+            NpyHeader bh = Npy.readHeader(options.biasFile);
+            budget.add(options.biasFile + " (copied)", 4.0 * bh.elementCount(), bh.shapeString() + " as floats");
         }
         budget.checkOffHeap();
         options.checkMaskSize();
