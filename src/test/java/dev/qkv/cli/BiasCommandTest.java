@@ -347,6 +347,38 @@ class BiasCommandTest {
         assertFalse(Files.exists(dir.resolve("dq.npy")));
     }
 
+    /** qkv grad on batched shapes: G must have the output's shape (…, n, dv); one line, exit 2, no file. */
+    @Test
+    void batchedGradRefusesAGradientOfTheWrongShape() {
+        Run r = run(grad("Q.npy", "GC.npy"));
+        assertEquals(Main.EXIT_BAD_INPUT, r.status());
+        assertEquals(fixture("GC.npy") + ": the output's gradient must have the output's shape (2, 4, 5, 3) for queries "
+                + "(2, 4, 5, 8) and values (2, 2, 7, 3), got (2, 4, 7, 3)", firstLine(r.err()));
+        assertFalse(Files.exists(dir.resolve("dq.npy")));
+        assertFalse(Files.exists(dir.resolve("dk.npy")));
+    }
+
+    /** A single query (d,) takes a bias of its keys, (m,): the 2-D call's one row. */
+    @Test
+    void aSingleQueryTakesABiasOfItsKeys() throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor q = Tensor.of(arena, new float[] {1, 0});
+            Tensor k = Tensor.of(arena, new float[][] {{1, 0}, {1, 0}, {0, 1}});
+            Tensor v = Tensor.of(arena, new float[][] {{10}, {20}, {30}});
+            Tensor bias = Tensor.of(arena, new float[] {Float.NEGATIVE_INFINITY, 0, -100});
+            Npy.write(dir.resolve("q.npy"), q);
+            Npy.write(dir.resolve("k.npy"), k);
+            Npy.write(dir.resolve("v.npy"), v);
+            Npy.write(dir.resolve("b.npy"), bias);
+        }
+        Run r = run(List.of("pool", "--queries", dir.resolve("q.npy").toString(), "--keys",
+                dir.resolve("k.npy").toString(), "--values", dir.resolve("v.npy").toString(), "--out",
+                dir.resolve("out.npy").toString(), "--bias", dir.resolve("b.npy").toString(), "--scoring", "dot"));
+        assertEquals(0, r.status(), r.err());
+        // key 0 hidden; key 2's weight e^-101 (about 1e-44) is lost against key 1's 1 in float: exactly 20
+        assertEquals(20f, read(dir.resolve("out.npy"))[0][0][0][0]);
+    }
+
     private static String firstLine(String err) {
         return err.strip().lines().findFirst().orElse("").replaceFirst("^(pool|grad): ", "");
     }
