@@ -9,7 +9,7 @@ import java.util.Map;
 /**
  * Pooling over keys and values held in pages of {@link Pooling#SHARD} rows each (the pages of
  * {@code dev.qkv.KeyValueStore}), every query seeing every key. A page is exactly one shard of {@link Pooling#pool}
- * over the same keys as one tensor: the same path is taken (tiles or rows, decided once for the whole m), each page
+ * over the same keys as one tensor: the same path is taken ({@link Pooling#tiled} for the whole m), each page
  * is pooled as that path pools a shard, and the pages' states are merged in page order, in double, as the shards'
  * are. So the result has the same bits as pooling the concatenated pages, with any thread count.
  *
@@ -37,9 +37,7 @@ public final class PagedPooling {
         if (pages == 0) {
             return out;
         }
-        boolean tiles = n > 1 && score.kind() == Score.Kind.DOT && kernels.tilesPayOff()
-                && KeyChunk.fits(Math.min(Pooling.SHARD, m), Kernels.TILE_BLOCK, queries.cols(),
-                        TilePooling.dvPad(kernels, dv));
+        boolean tiles = Pooling.tiled(kernels, score.kind(), n, m, queries.cols(), dv);
         Merge merge = new Merge(out);
         workers.forEach(pages, p -> {
             int rows = Math.min(Pooling.SHARD, m - p * Pooling.SHARD);
