@@ -1,15 +1,18 @@
 package dev.qkv;
 
 import dev.qkv.algorithm.Backward;
+import dev.qkv.algorithm.PagedPooling;
 import dev.qkv.algorithm.Pooling;
 import dev.qkv.algorithm.Rows;
 import dev.qkv.algorithm.Visibility;
 import dev.qkv.algorithm.Workers;
 import dev.qkv.kernel.KernelProvider;
 import dev.qkv.kernel.Kernels;
+import dev.qkv.tensor.ElementType;
 import dev.qkv.tensor.Sizes;
 import dev.qkv.tensor.Tensor;
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.util.Objects;
 import java.util.concurrent.Executor;
 
@@ -157,9 +160,84 @@ public final class Attention {
         return new Partial(compute(queries.asMatrix(), keys, values, visibility), queries.rank() == 1);
     }
 
+    /**
+     * The pooled output of the queries over every key and value of {@code store} (those appended before this call),
+     * in a new tensor owned by {@code arena}: n×dv, or (dv,) for a single query of shape (d,).
+     */
+    public Tensor pool(Arena arena, Tensor queries, KeyValueStore store) {
+        Objects.requireNonNull(arena, "arena");
+        Rows rows = compute(queries, store);
+        Tensor out = queries.rank() == 1 ? Tensor.allocate(arena, store.valueDim())
+                : Tensor.allocate(arena, queries.rows(), store.valueDim());
+        finish(rows, out, null);
+        return out;
+    }
+
+    /**
+     * Writes the pooled output of the queries over every key and value of {@code store} into {@code out}, of shape
+     * n×dv (or (dv,)): bitwise what {@link #pool(Tensor, Tensor, Tensor, Mask, Tensor)} gives for the same keys
+     * and values as two tensors of the store's element type (see {@link KeyValueStore}).
+     */
+    public void pool(Tensor queries, KeyValueStore store, Tensor out) {
+        Objects.requireNonNull(queries, "queries");
+        Objects.requireNonNull(store, "store");
+        checkOutput("output", out, queries.rows(), store.valueDim());
+        finish(compute(queries, store), out, null);
+    }
+
+    /** The partial state of the queries over every key and value of {@code store}, to merge with others. */
+    public Partial partial(Tensor queries, KeyValueStore store) {
+        return new Partial(compute(queries, store), queries.rank() == 1);
+    }
+
+    private Rows compute(Tensor queries, KeyValueStore store) {
+        Objects.requireNonNull(queries, "queries");
+        Objects.requireNonNull(store, "store");
+        Checks.alive("queries", queries, true);
+        if (queries.cols() != store.keyDim()) {
+            throw new IllegalArgumentException("queries " + queries.shapeString() + " and " + store
+                    + " differ in dimension d");
+        }
+        if (!store.isAlive()) {
+            throw new IllegalStateException(store + ": the arena that owns this store is closed");
+        }
+        Sizes.checkHeapArray("the partial state of " + queries.rows() + " queries × " + store.valueDim() + " values",
+                (long) queries.rows() * store.valueDim(), Double.BYTES);
+        Checks.readableByThreads("queries", queries, threads);
+        KeyValueStore.Snapshot snapshot = store.snapshot();
+        for (int p = 0; p < snapshot.keys().length; p++) {
+            Checks.readableByThreads("the pages of " + store, snapshot.keys()[p], threads);
+            if (checkFinite) {
+                int rows = Math.min(KeyValueStore.PAGE, snapshot.size() - p * KeyValueStore.PAGE);
+                Checks.finite("keys of " + store, snapshot.keys()[p].rows(0, rows), null);
+                Checks.finite("values of " + store, snapshot.values()[p].rows(0, rows), null);
+            }
+        }
+        scoring.resolve(queries.cols());
+        if (checkFinite) {
+            Checks.finite("queries", queries, null);
+        }
+        Tensor q = float32(queries.asMatrix());
+        return PagedPooling.pool(kernels, scoring.resolve(q.cols()), q, snapshot.keys(), snapshot.values(),
+                snapshot.size(), store.valueDim(), workers);
+    }
+
     /** Every query's state, by the algorithm layer. */
     private Rows compute(Tensor queries, Tensor keys, Tensor values, Visibility visibility) {
-        return Pooling.pool(kernels, scoring.resolve(queries.cols()), queries, keys, values, visibility, workers);
+        return Pooling.pool(kernels, scoring.resolve(queries.cols()), float32(queries), keys, values, visibility,
+                workers);
+    }
+
+    /**
+     * Float32 queries as they are; half ones widened, exactly, into a copy on the heap (n×d floats, small beside
+     * the keys): the kernels read float32 queries against keys of any element type.
+     */
+    private static Tensor float32(Tensor queries) {
+        if (queries.elementType() == ElementType.F32) {
+            return queries;
+        }
+        return Tensor.wrap(MemorySegment.ofArray(queries.toFlatArray()), 2, queries.rows(), queries.cols(),
+                queries.cols());
     }
 
     /** The attention weights, n×m (or (m,)), in a new tensor owned by {@code arena}. */
@@ -186,7 +264,7 @@ public final class Attention {
         Visibility visibility = checkQueriesAndKeys(queries, keys, mask);
         checkOutput("weights", weights, queries.rows(), keys.rows());
         Sizes.checkHeapArray("a row of " + keys.rows() + " scores", keys.rows(), Float.BYTES);
-        Tensor q = queries.asMatrix();
+        Tensor q = float32(queries.asMatrix());
         Pooling.weights(kernels, scoring.resolve(q.cols()), q, keys, visibility, weights.asMatrix());
     }
 
@@ -198,6 +276,7 @@ public final class Attention {
      */
     public Gradients gradients(Arena arena, Tensor queries, Tensor keys, Tensor values, Mask mask, Tensor gradOut) {
         Visibility visibility = checkInputs(queries, keys, values, mask);
+        checkFloat32ForGradients(queries, keys, values);
         checkOutput("gradient of the output", gradOut, queries.rows(), values.cols());
         try (Arena scratch = Arena.ofConfined()) {
             Tensor out = Tensor.allocate(scratch, queries.rows(), values.cols());
@@ -227,6 +306,7 @@ public final class Attention {
     public Gradients gradients(Tensor queries, Tensor keys, Tensor values, Mask mask, Tensor gradOut, Tensor out,
             Tensor logSumExp, Tensor dQueries, Tensor dKeys, Tensor dValues) {
         Visibility visibility = checkInputs(queries, keys, values, mask);
+        checkFloat32ForGradients(queries, keys, values);
         checkOutput("gradient of the output", gradOut, queries.rows(), values.cols());
         checkOutput("output", out, queries.rows(), values.cols());
         checkOutput("log-sum-exp", logSumExp, 1, queries.rows());
@@ -268,7 +348,7 @@ public final class Attention {
         Objects.requireNonNull(queries, "queries");
         Objects.requireNonNull(keys, "keys");
         Objects.requireNonNull(mask, "mask");
-        Checks.queriesAndKeys(queries, keys);
+        Checks.queriesAndKeys(queries, keys, true);
         Checks.readableByThreads("queries", queries, threads);
         Checks.readableByThreads("keys", keys, threads);
         mask.check(queries.rows(), keys.rows());
@@ -287,7 +367,7 @@ public final class Attention {
     private Visibility checkInputs(Tensor queries, Tensor keys, Tensor values, Mask mask) {
         Objects.requireNonNull(values, "values");
         Visibility visibility = checkQueriesAndKeys(queries, keys, mask);
-        Checks.values(keys, values);
+        Checks.values(keys, values, true);
         Checks.readableByThreads("values", values, threads);
         Sizes.checkHeapArray("the partial state of " + queries.rows() + " queries × " + values.cols() + " values",
                 (long) queries.rows() * values.cols(), Double.BYTES);
@@ -295,6 +375,13 @@ public final class Attention {
             Checks.finite("values", values, visibility.seen());
         }
         return visibility;
+    }
+
+    /** The backward pass reads float32 only: half inputs are refused with the way out named. */
+    private static void checkFloat32ForGradients(Tensor queries, Tensor keys, Tensor values) {
+        Checks.alive("queries", queries);
+        Checks.alive("keys", keys);
+        Checks.alive("values", values);
     }
 
     private static void checkOutput(String name, Tensor out, int rows, int cols) {

@@ -32,10 +32,18 @@ final class Checks {
         }
     }
 
-    /** Queries n×d (or (d,)) and keys m×d, both alive. */
+    /** Queries n×d (or (d,)) and keys m×d, both alive and float32. */
     static void queriesAndKeys(Tensor queries, Tensor keys) {
-        alive("queries", queries);
-        alive("keys", keys);
+        queriesAndKeys(queries, keys, false);
+    }
+
+    /**
+     * Queries n×d (or (d,)) and keys m×d, both alive; of any element type when {@code halves} (the caller widens
+     * half queries and has kernels that read half keys), else float32.
+     */
+    static void queriesAndKeys(Tensor queries, Tensor keys, boolean halves) {
+        alive("queries", queries, halves);
+        alive("keys", keys, halves);
         if (keys.rank() != 2) {
             throw new IllegalArgumentException("keys must be a matrix (m, d), got shape " + keys.shapeString());
         }
@@ -45,9 +53,14 @@ final class Checks {
         }
     }
 
-    /** Values m×dv, alive, one row per key. */
+    /** Values m×dv, alive, float32, one row per key. */
     static void values(Tensor keys, Tensor values) {
-        alive("values", values);
+        values(keys, values, false);
+    }
+
+    /** Values m×dv, alive, one row per key; of any element type when {@code halves}, else float32. */
+    static void values(Tensor keys, Tensor values, boolean halves) {
+        alive("values", values, halves);
         if (values.rank() != 2) {
             throw new IllegalArgumentException("values must be a matrix (m, dv), got shape " + values.shapeString());
         }
@@ -58,10 +71,18 @@ final class Checks {
     }
 
     /**
-     * Every tensor the API takes is alive, and (until the kernels read half precision and the algorithm layer
+     * A tensor the API writes, or reads where only float32 is supported: alive, and (until the algorithm layer
      * loops over batches and heads) a float32 vector or matrix.
      */
     static void alive(String name, Tensor t) {
+        alive(name, t, false);
+    }
+
+    /**
+     * A tensor the API reads: alive, a vector or a matrix, and float32 unless {@code halves}, where float16 and
+     * bfloat16 are read too (the kernels widen them, exactly, as they load them).
+     */
+    static void alive(String name, Tensor t, boolean halves) {
         if (!t.isAlive()) {
             throw new IllegalStateException(name + ": the arena that owns this tensor is closed");
         }
@@ -69,9 +90,10 @@ final class Checks {
             throw new IllegalArgumentException(name + " must be a vector or a matrix, got shape " + t.shapeString()
                     + "; pool the matrices of slice(b, h) one by one");
         }
-        if (t.elementType() != ElementType.F32) {
+        if (!halves && t.elementType() != ElementType.F32) {
             throw new IllegalArgumentException(name + " " + t.shapeString() + " is " + t.elementType().label()
-                    + "; the kernels read float32 only so far: convertTo(arena, ElementType.F32) first");
+                    + "; only float32 is read here (float16 and bfloat16 keys and values are read by"
+                    + " Attention.pool, partial and weights): convertTo(arena, ElementType.F32) first");
         }
     }
 
@@ -84,7 +106,11 @@ final class Checks {
             }
             long row = t.rowOffset(i);
             for (int j = 0; j < t.cols(); j++) {
-                float x = s.get(ValueLayout.JAVA_FLOAT_UNALIGNED, row + 4L * j);
+                float x = switch (t.elementType()) {
+                    case F32 -> s.get(ValueLayout.JAVA_FLOAT_UNALIGNED, row + 4L * j);
+                    case F16 -> ElementType.f16ToFloat(s.get(ValueLayout.JAVA_SHORT_UNALIGNED, row + 2L * j));
+                    case BF16 -> ElementType.bf16ToFloat(s.get(ValueLayout.JAVA_SHORT_UNALIGNED, row + 2L * j));
+                };
                 if (!Float.isFinite(x)) {
                     throw new IllegalArgumentException(name + " " + t.shapeString() + " has a non-finite value "
                             + x + " at " + (t.rank() == 1 ? "(" + j + ")" : "(" + i + ", " + j + ")"));

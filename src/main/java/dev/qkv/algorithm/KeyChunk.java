@@ -1,5 +1,6 @@
 package dev.qkv.algorithm;
 
+import dev.qkv.tensor.ElementType;
 import dev.qkv.tensor.Sizes;
 import dev.qkv.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
@@ -72,18 +73,36 @@ final class KeyChunk {
         for (int j = 0; j < count; j++) {
             int panel = j / block * block;
             int inBlock = j % block;
-            MemorySegment.copy(keys.segment(), ValueLayout.JAVA_FLOAT_UNALIGNED, keys.rowOffset(start + j), row, 0, d);
+            readRow(keys, start + j, row);
             int keySlab = panel * d + inBlock / width * d * width + inBlock % width;
             for (int t = 0; t < d; t++) {
                 chunk.keysT[keySlab + t * width] = row[t];
             }
-            MemorySegment.copy(values.segment(), ValueLayout.JAVA_FLOAT_UNALIGNED, values.rowOffset(start + j), row, 0,
-                    dv);
+            readRow(values, start + j, row);
             int valueRow = panel * dvPad + inBlock * width;
             for (int c = 0; c < dv; c += width) { // columns [c, c + width): one run, in slab c / width (c · block on)
                 System.arraycopy(row, c, chunk.values, valueRow + c * block, Math.min(width, dv - c));
             }
         }
         return chunk;
+    }
+
+    /** Row i of a matrix into {@code row}, widened exactly from float16 or bfloat16: packed panels are float32. */
+    private static void readRow(Tensor t, int i, float[] row) {
+        MemorySegment s = t.segment();
+        long at = t.rowOffset(i);
+        switch (t.elementType()) {
+            case F32 -> MemorySegment.copy(s, ValueLayout.JAVA_FLOAT_UNALIGNED, at, row, 0, t.cols());
+            case F16 -> {
+                for (int c = 0; c < t.cols(); c++) {
+                    row[c] = ElementType.f16ToFloat(s.get(ValueLayout.JAVA_SHORT_UNALIGNED, at + 2L * c));
+                }
+            }
+            case BF16 -> {
+                for (int c = 0; c < t.cols(); c++) {
+                    row[c] = ElementType.bf16ToFloat(s.get(ValueLayout.JAVA_SHORT_UNALIGNED, at + 2L * c));
+                }
+            }
+        }
     }
 }

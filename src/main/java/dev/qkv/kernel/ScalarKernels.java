@@ -1,5 +1,6 @@
 package dev.qkv.kernel;
 
+import dev.qkv.tensor.ElementType;
 import dev.qkv.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -53,6 +54,10 @@ public final class ScalarKernels implements Kernels {
 
     @Override
     public void scores(Score score, Tensor queries, int query, Tensor keys, int from, int to, float[] scores) {
+        if (keys.elementType() != ElementType.F32) {
+            HalfScalarKernels.scores(score, queries, query, keys, from, to, scores);
+            return;
+        }
         MemorySegment q = queries.segment();
         MemorySegment k = keys.segment();
         long qOffset = queries.rowOffset(query);
@@ -99,6 +104,10 @@ public final class ScalarKernels implements Kernels {
 
     @Override
     public void accumulate(float[] weights, int at, Tensor values, int from, int to, float[] acc) {
+        if (values.elementType() != ElementType.F32) {
+            HalfScalarKernels.accumulate(weights, at, values, from, to, acc);
+            return;
+        }
         MemorySegment v = values.segment();
         int dv = values.cols();
         for (int i = from; i < to; i++) {

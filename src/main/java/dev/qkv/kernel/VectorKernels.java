@@ -1,5 +1,6 @@
 package dev.qkv.kernel;
 
+import dev.qkv.tensor.ElementType;
 import dev.qkv.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
@@ -140,6 +141,10 @@ public final class VectorKernels implements Kernels {
 
     @Override
     public void scores(Score score, Tensor queries, int query, Tensor keys, int from, int to, float[] scores) {
+        if (keys.elementType() != ElementType.F32) {
+            HalfVectorKernels.scores(this, score, queries, query, keys, from, to, scores);
+            return;
+        }
         MemorySegment q = queries.segment();
         MemorySegment k = keys.segment();
         long qOffset = queries.rowOffset(query);
@@ -351,6 +356,10 @@ public final class VectorKernels implements Kernels {
      */
     @Override
     public void accumulate(float[] weights, int at, Tensor values, int from, int to, float[] acc) {
+        if (values.elementType() != ElementType.F32) {
+            HalfVectorKernels.accumulate(this, weights, at, values, from, to, acc);
+            return;
+        }
         MemorySegment v = values.segment();
         long stride = 4L * values.rowStride();
         long first = from * stride;
