@@ -2,7 +2,7 @@ package dev.qkv;
 
 import static dev.qkv.PropertyChecks.checkLogSumExp;
 import static dev.qkv.PropertyChecks.checkWithin;
-import static dev.qkv.PropertyChecks.sameBits;
+import static dev.qkv.PropertyChecks.sameBitsOnOtherInputs;
 
 import dev.qkv.AttentionProperties.Case;
 import dev.qkv.kernel.Kernels;
@@ -85,7 +85,10 @@ class HalfPrecisionProperties {
             Tensor values = c.values(arena).convertTo(arena, type);
             Tensor keys32 = keys.convertTo(arena, ElementType.F32);
             Tensor values32 = values.convertTo(arena, ElementType.F32);
-            sameBits(() -> attention.pool(arena, queries, keys32, values32, c.mask()).toArray(),
+            // The half path calls the float32 kernels from another place, which C2 compiles at another time, and
+            // the vector kernels' lane sums round differently before and after (Attention's caveat on bits): a
+            // difference counts when it persists through every attempt.
+            sameBitsOnOtherInputs(() -> attention.pool(arena, queries, keys32, values32, c.mask()).toArray(),
                     List.of(() -> attention.pool(arena, queries, keys, values, c.mask()).toArray()),
                     "%s pooled as its widening", type);
         }

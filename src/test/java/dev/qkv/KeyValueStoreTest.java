@@ -195,18 +195,19 @@ class KeyValueStoreTest {
     }
 
     /**
-     * The vector kernels' lane sums may change bits while C2 compiles them (see PropertyChecks.sameBits): the
-     * reference is taken before and after, and a difference counts only while it held still.
+     * The vector kernels' lane sums may change bits while C2 compiles them (see PropertyChecks.sameBits), and the
+     * store's path reaches them from other call sites, compiled at other times: a difference counts only when it
+     * persists through 10 attempts in which the reference held still.
      */
     private static void sameBits(Supplier<?> reference, Supplier<?> other, String what) {
         for (int attempt = 0; attempt < 10; attempt++) {
             Object before = reference.get();
             Object result = other.get();
             Object after = reference.get();
-            if (java.util.Objects.deepEquals(before, after)) {
-                assertTrue(java.util.Objects.deepEquals(before, result), what + ": "
-                        + java.util.Arrays.deepToString(new Object[] {result}) + ", not "
-                        + java.util.Arrays.deepToString(new Object[] {before}));
+            boolean same = java.util.Objects.deepEquals(before, result);
+            if (java.util.Objects.deepEquals(before, after) && (same || attempt == 9)) {
+                assertTrue(same, what + ": " + java.util.Arrays.deepToString(new Object[] {result}) + ", not "
+                        + java.util.Arrays.deepToString(new Object[] {before}) + " (in each of 10 attempts)");
                 return;
             }
         }
