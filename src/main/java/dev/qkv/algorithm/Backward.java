@@ -142,13 +142,21 @@ public final class Backward {
      * to whole blocks; the last shard takes what is left, so ⌈m / shardKeys⌉ shards, none empty. 0 when m = 0.
      */
     static int shardKeys(int n, int m, int dPad) {
+        return shardKeys(n, m, dPad, MIN_SHARD_KEYS, KEY_BLOCK);
+    }
+
+    /**
+     * {@link #shardKeys(int, int, int)} with the shard floor and the block of another algorithm ({@link RowBackward}
+     * cuts its keys the same way, into smaller shards of its own blocks).
+     */
+    static int shardKeys(int n, int m, int dPad, int minShardKeys, int keyBlock) {
         if (m == 0) {
             return 0;
         }
-        int byKeys = Math.clamp((m + MIN_SHARD_KEYS - 1) / MIN_SHARD_KEYS, 1, MAX_SHARDS);
+        int byKeys = Math.clamp((m + minShardKeys - 1) / minShardKeys, 1, MAX_SHARDS);
         long byMemory = Math.max(1, MAX_PARTIAL_FLOATS / Math.max(1, (long) n * dPad));
         int shards = (int) Math.min(byKeys, byMemory);
-        return (int) Math.min(Integer.MAX_VALUE, roundUp((m + shards - 1L) / shards, KEY_BLOCK));
+        return (int) Math.min(Integer.MAX_VALUE, roundUp((m + shards - 1L) / shards, keyBlock));
     }
 
     private static long roundUp(long x, int multiple) {

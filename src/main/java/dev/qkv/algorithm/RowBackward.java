@@ -25,10 +25,8 @@ final class RowBackward {
     static final int KEY_BLOCK = 64;
     /** The fewest keys a shard gets when there are several. */
     static final int MIN_SHARD_KEYS = 256;
-    /** The most shards, and so the most threads a call keeps busy. */
-    static final int MAX_SHARDS = 8;
-    /** The most floats of partial dQ: shards are fewer when n·d is large. */
-    static final long MAX_PARTIAL_FLOATS = 1L << 22;
+    /** The most shards, and so the most threads a call keeps busy: {@link Backward#MAX_SHARDS}, cut alike. */
+    static final int MAX_SHARDS = Backward.MAX_SHARDS;
 
     private RowBackward() {}
 
@@ -44,7 +42,7 @@ final class RowBackward {
         int n = queries.rows();
         int m = keys.rows();
         int d = queries.cols();
-        int shardKeys = shardKeys(n, m, d);
+        int shardKeys = Backward.shardKeys(n, m, d, MIN_SHARD_KEYS, KEY_BLOCK);
         int shards = shardKeys == 0 ? 0 : (m + shardKeys - 1) / shardKeys;
         float[] bigD = new float[n];
         for (int i = 0; i < n; i++) {
@@ -89,25 +87,6 @@ final class RowBackward {
             dFactor += part.dFactor;
         }
         return dFactor;
-    }
-
-    /**
-     * Keys per shard for n queries over m keys of dimension d, by the shapes alone: m over at most
-     * {@value #MAX_SHARDS} shards of at least {@value #MIN_SHARD_KEYS} (fewer when n·d is large), rounded up to
-     * whole blocks; the last shard takes what is left, so ⌈m / shardKeys⌉ shards, none empty. 0 when m = 0.
-     */
-    private static int shardKeys(int n, int m, int d) {
-        if (m == 0) {
-            return 0;
-        }
-        int byKeys = Math.clamp((m + MIN_SHARD_KEYS - 1) / MIN_SHARD_KEYS, 1, MAX_SHARDS);
-        long byMemory = Math.max(1, MAX_PARTIAL_FLOATS / Math.max(1, (long) n * d));
-        int shards = (int) Math.min(byKeys, byMemory);
-        return roundUp((m + shards - 1) / shards, KEY_BLOCK);
-    }
-
-    private static int roundUp(int x, int multiple) {
-        return (x + multiple - 1) / multiple * multiple;
     }
 
     /** One task: keys {@code [from, to)} against every query. */
