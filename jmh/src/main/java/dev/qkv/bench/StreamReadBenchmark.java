@@ -18,30 +18,40 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 
 /**
- * The roof of the memory-bound cases, measured in the same run: a sum of 64 MB of off-heap floats (the size
- * of K + V at m = 65536, d = 128) with four independent vector accumulators, on 1 or 2 threads, each thread
- * summing its half. Nothing but loads and adds: what one or two cores of this machine stream from DRAM at
- * the moment, the number the fused pooling of one query is to be read against. Not qkv's code.
+ * The roof of the memory-bound cases, measured in the same run: a sum of {@code megabytes} of off-heap floats with
+ * four independent vector accumulators, on 1 or 2 threads, each thread summing its half. 64 MB is the size of K + V
+ * at m = 65536, d = 128, 1024 MB that at m = 1,048,576: each one-query case is read against the roof of its own size,
+ * because a machine can keep part of 64 MB read again and again in its caches (on the Zen 4 machine the 64 MB read
+ * measured about twice the 1 GB one) and no part of 1 GB. Nothing but loads and adds: what one or two cores of this
+ * machine stream at the moment, the number the fused pooling of one query is to be read against. Not qkv's code.
  */
 @State(Scope.Thread)
 public class StreamReadBenchmark extends QkvBenchmark {
 
     private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
-    /** Bytes read per operation; a constant, so the report reads it without loading the Vector API. */
-    static final long BYTES = 64L << 20;
+    /** The sizes of the read, in MB: K + V at d = 128 for m = 65536 and m = 1,048,576. */
+    @Param({"64", "1024"})
+    int megabytes;
 
     @Param({"1", "2"})
     int threads;
 
+    /** Bytes read per operation of a run's {@code megabytes} parameter (as JMH writes it, a string). */
+    static long bytes(String megabytes) {
+        return Long.parseLong(megabytes) << 20;
+    }
+
     private Arena arena;
     private MemorySegment data;
+    private long bytes;
     private ExecutorService helper;
 
     @Setup
     public void setUp() {
         arena = Arena.ofShared();
-        data = arena.allocate(BYTES, 64);
-        Inputs.fill(data, BYTES / 4, 1, 1f);
+        bytes = (long) megabytes << 20;
+        data = arena.allocate(bytes, 64);
+        Inputs.fill(data, bytes / 4, 1, 1f);
         helper = Executors.newSingleThreadExecutor();
     }
 
@@ -54,10 +64,10 @@ public class StreamReadBenchmark extends QkvBenchmark {
     @Benchmark
     public float read() throws InterruptedException, ExecutionException {
         if (threads == 1) {
-            return sum(data, 0, BYTES);
+            return sum(data, 0, bytes);
         }
-        Future<Float> other = helper.submit(() -> sum(data, BYTES / 2, BYTES));
-        return sum(data, 0, BYTES / 2) + other.get();
+        Future<Float> other = helper.submit(() -> sum(data, bytes / 2, bytes));
+        return sum(data, 0, bytes / 2) + other.get();
     }
 
     private static float sum(MemorySegment segment, long from, long to) {
