@@ -50,7 +50,7 @@ class VectorKernelsProperties {
 
     @Provide
     Arbitrary<Integer> dims() {
-        return Arbitraries.oneOf(Arbitraries.of(1, 15, 16, 17, 31, 33, 64, 100, 128, 129),
+        return Arbitraries.oneOf(Arbitraries.of(1, 15, 16, 17, 31, 33, 64, 100, 128, 129, 200),
                 Arbitraries.integers().between(1, 160));
     }
 
