@@ -36,11 +36,6 @@ public class StreamReadBenchmark extends QkvBenchmark {
     @Param({"1", "2"})
     int threads;
 
-    /** Bytes read per operation of a run's {@code megabytes} parameter (as JMH writes it, a string). */
-    static long bytes(String megabytes) {
-        return Long.parseLong(megabytes) << 20;
-    }
-
     private Arena arena;
     private MemorySegment data;
     private long bytes;
