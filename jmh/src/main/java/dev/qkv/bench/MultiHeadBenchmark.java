@@ -27,7 +27,7 @@ import org.openjdk.jmh.annotations.TearDown;
  *
  * <p>Judged as heads ÷ loop in CPU time, two ways, because on the shared 2-core machine wall time measures the
  * neighbours as much as the code: JMH runs every fork of {@code heads} before any of {@code loop}, minutes apart, and
- * a build that starts between them stretches one side's wall time by 30–50 % at equal CPU time.
+ * a build that starts between them stretches one side's wall time by 20–80 % at equal CPU time (BENCHMARKS.md).
  * <ul>
  *   <li>{@code heads} and {@code loop} in forks paired back to back, the order swapped every round
  *       ({@code jmh/results/avx512-quiet/multihead-alternate.sh}): the compiled code of each side is its own JVM's;
