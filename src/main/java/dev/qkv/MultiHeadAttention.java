@@ -240,21 +240,21 @@ public final class MultiHeadAttention {
             Tensor q = fourD("queries", queries);
             Tensor k = fourD("keys", keys);
             Tensor v = values == null ? null : fourD("values", values);
-            String shapes = "queries " + queries.shapeString() + ", keys " + keys.shapeString()
-                    + (values == null ? "" : ", values " + values.shapeString());
             if (k.batch() != q.batch() && k.batch() != 1) {
-                throw new IllegalArgumentException(shapes + ": keys need batch " + q.batch() + " or 1, not "
-                        + k.batch());
+                throw new IllegalArgumentException(shapes(queries, keys, values) + ": keys need batch " + q.batch()
+                        + " or 1, not " + k.batch());
             }
             if (k.heads() == 0 || q.heads() % k.heads() != 0) {
-                throw new IllegalArgumentException(shapes + ": the query heads " + q.heads()
+                throw new IllegalArgumentException(shapes(queries, keys, values) + ": the query heads " + q.heads()
                         + " must be a multiple of the key heads " + k.heads());
             }
             if (k.cols() != q.cols()) {
-                throw new IllegalArgumentException(shapes + ": queries and keys differ in dimension d");
+                throw new IllegalArgumentException(shapes(queries, keys, values)
+                        + ": queries and keys differ in dimension d");
             }
             if (v != null && (v.batch() != k.batch() || v.heads() != k.heads() || v.rows() != k.rows())) {
-                throw new IllegalArgumentException(shapes + ": values need the batches, heads and rows of the keys");
+                throw new IllegalArgumentException(shapes(queries, keys, values)
+                        + ": values need the batches, heads and rows of the keys");
             }
             if (masks.size() != 1 && masks.size() != q.batch()) {
                 throw new IllegalArgumentException(masks.size() + " masks for " + q.batch()
@@ -272,6 +272,12 @@ public final class MultiHeadAttention {
             }
             return new Shapes(queries, q, k, v, masks, q.batch(), q.heads(), q.heads() / k.heads(), k.rows(),
                     v == null ? 0 : v.cols());
+        }
+
+        /** The shapes for a message, built only when one is thrown: every call would pay for it otherwise. */
+        private static String shapes(Tensor queries, Tensor keys, Tensor values) {
+            return "queries " + queries.shapeString() + ", keys " + keys.shapeString()
+                    + (values == null ? "" : ", values " + values.shapeString());
         }
 
         /** Rank 2, 3 and 4 as (B, H, rows, cols) views; rank 1 and half precision are the 2-D API's to refuse. */
