@@ -277,25 +277,29 @@ public final class Backward {
                 kind[r] = r < g.rows && logSumExp[i] != Float.NEGATIVE_INFINITY && visibility.end(i) > first
                         ? SOME : NONE;
             }
+            // S tile after tile, then dP: each packed panel is read from L1 by every tile after the first.
             int rows = l.rows;
             for (int t = 0; t < g.rowsPadded; t += rows) {
                 if (!all(kind, t, rows, NONE)) {
                     bk.rawScores(l.gaussian, g.q, t * l.d, l.d, kT, raw, t * BLOCK);
+                }
+            }
+            for (int t = 0; t < g.rowsPadded; t += rows) {
+                if (!all(kind, t, rows, NONE)) {
                     bk.rawScores(false, g.dO, t * l.dv, l.dv, vT, dp, t * BLOCK);
                 }
             }
             if (!whole(g, first, count, visibility) || !wholeWeights(kernels, g, logSumExp, bigD)) {
                 rowByRow(kernels, g, first, count, visibility, logSumExp, bigD);
             }
-            // dV += Pᵀ·dO and dK += dSᵀ·Q: the block's keys are the tile rows, the group's queries the inner sum.
+            // dV += Pᵀ·dO and dK += dSᵀ·Q: the block's keys are the tile rows, the group's queries the inner sum. All of
+            // dV, then all of dK, for the same reason as S and dP above.
             int slab = GROUP * l.width;
-            for (int j = 0; j < count; j += rows) {
-                if (dv != null) {
-                    bk.accumulate(p, j, 1, BLOCK, 0, g.rows, g.dOPanel, slab, dv[b], j * l.dvPad, l.dvPad, l.dvPad);
-                }
-                if (dk != null) {
-                    bk.accumulate(ds, j, 1, BLOCK, 0, g.rows, g.qPanel, slab, dk[b], j * l.dPad, l.dPad, l.dPad);
-                }
+            for (int j = 0; dv != null && j < count; j += rows) {
+                bk.accumulate(p, j, 1, BLOCK, 0, g.rows, g.dOPanel, slab, dv[b], j * l.dvPad, l.dvPad, l.dvPad);
+            }
+            for (int j = 0; dk != null && j < count; j += rows) {
+                bk.accumulate(ds, j, 1, BLOCK, 0, g.rows, g.qPanel, slab, dk[b], j * l.dPad, l.dPad, l.dPad);
             }
             if (dq == null) {
                 return;
