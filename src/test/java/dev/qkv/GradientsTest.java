@@ -8,8 +8,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.qkv.tensor.Tensor;
 import java.lang.foreign.Arena;
+import java.util.Arrays;
+import java.util.Random;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 class GradientsTest {
 
@@ -61,6 +65,52 @@ class GradientsTest {
         float[] column = dv.toFlatArray();
         assertEquals(2, column[0] + column[1] + column[2], 32 * 0x1p-24);
         assertTrue(Double.isNaN(g.sigma()), "σ's gradient is only taken for a Gaussian");
+    }
+
+    /**
+     * A key whose score is −∞ without a mask (here the key (−∞, 0), every query's first coordinate positive) gets
+     * weight 0 and is not used, as a hidden key is not: its dK and dV are exactly 0 and its infinity reaches no dQ
+     * (0 · −∞ would be NaN). 70 queries over 128 keys: the tiled backward pass, whose blocks of keys every query sees
+     * go through the whole group at once unless, as here, some key of the block is not used.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"scalar", "vector"})
+    void aKeyScoredMinusInfinityIsNotUsed(String kernels) {
+        TestKernels.assumeAvailable(kernels);
+        int n = 70;
+        int m = 128;
+        int hidden = 75;
+        Random random = new Random(11);
+        float[][] q = new float[n][2];
+        for (float[] row : q) {
+            row[0] = 0.5f + random.nextFloat();
+            row[1] = random.nextFloat() - 0.5f;
+        }
+        float[][] k = new float[m][2];
+        for (float[] row : k) {
+            row[0] = random.nextFloat() - 0.5f;
+            row[1] = random.nextFloat() - 0.5f;
+        }
+        k[hidden] = new float[] {Float.NEGATIVE_INFINITY, 0};
+        float[][] v = new float[m][3];
+        float[][] dOut = new float[n][3];
+        for (float[][] x : new float[][][] {v, dOut}) {
+            for (float[] row : x) {
+                for (int c = 0; c < row.length; c++) {
+                    row[c] = random.nextFloat() - 0.5f;
+                }
+            }
+        }
+        Attention attention = Attention.builder().kernels(kernels).scoring(Scoring.dot()).build();
+        Gradients g = attention.gradients(arena, Tensor.of(arena, q), Tensor.of(arena, k), Tensor.of(arena, v),
+                Mask.none(), Tensor.of(arena, dOut));
+        assertArrayEquals(new float[2], g.keys().toArray()[hidden]);
+        assertArrayEquals(new float[3], g.values().toArray()[hidden]);
+        for (float[] row : g.queries().toArray()) {
+            for (float x : row) {
+                assertTrue(Float.isFinite(x), () -> "dQ " + Arrays.toString(row));
+            }
+        }
     }
 
     /** The README's example runs as printed, and its two ways give the same dV for the same mask. */

@@ -29,8 +29,9 @@ import java.util.Arrays;
  *
  * <p>As matrix products, on the micro-kernels of {@link BackwardKernels}: for a group of {@value #GROUP} queries and
  * a block of {@value BackwardKernels#BLOCK} keys, S = Q·Kᵀ and dP = dO·Vᵀ (tiles of raw scores against packed Kᵀ
- * and Vᵀ), P and dS row by row, then dV += Pᵀ·dO and dK += dSᵀ·Q (the block's keys as tile rows, the group's queries
- * as the inner dimension) and dQ += dS·K.
+ * and Vᵀ), P and dS (over the whole group at once where every query sees every key of the block, else row by row),
+ * then dV += Pᵀ·dO and dK += dSᵀ·Q (the block's keys as tile rows, the group's queries as the inner dimension) and
+ * dQ += dS·K.
  *
  * <p>Work and memory. The keys are cut into at most {@value #MAX_SHARDS} shards (of at least {@value #MIN_SHARD_KEYS}
  * keys, fewer shards when n·d is large), fixed by the shapes alone. A shard is one task: it packs its keys and
@@ -276,52 +277,29 @@ public final class Backward {
                 kind[r] = r < g.rows && logSumExp[i] != Float.NEGATIVE_INFINITY && visibility.end(i) > first
                         ? SOME : NONE;
             }
+            // S tile after tile, then dP: each packed panel is read from L1 by every tile after the first.
             int rows = l.rows;
             for (int t = 0; t < g.rowsPadded; t += rows) {
                 if (!all(kind, t, rows, NONE)) {
                     bk.rawScores(l.gaussian, g.q, t * l.d, l.d, kT, raw, t * BLOCK);
+                }
+            }
+            for (int t = 0; t < g.rowsPadded; t += rows) {
+                if (!all(kind, t, rows, NONE)) {
                     bk.rawScores(false, g.dO, t * l.dv, l.dv, vT, dp, t * BLOCK);
                 }
             }
-            for (int r = 0; r < g.rowsPadded; r++) {
-                int at = r * BLOCK;
-                if (kind[r] == NONE) {
-                    Arrays.fill(p, at, at + BLOCK, 0f);
-                    Arrays.fill(ds, at, at + BLOCK, 0f);
-                    continue;
-                }
-                int i = g.first + r;
-                float lse = logSumExp[i];
-                float f = l.f;
-                for (int x = at; x < at + count; x++) {
-                    p[x] = f * raw[x];
-                }
-                visibility.apply(i, first, count, p, at);
-                Arrays.fill(p, at + count, at + BLOCK, Float.NEGATIVE_INFINITY);
-                int used = bk.shift(p, at, at + BLOCK, lse);
-                kind[r] = used == 0 ? NONE : used == count ? ALL : SOME;
-                if (used == 0) {
-                    Arrays.fill(p, at, at + BLOCK, 0f);
-                    Arrays.fill(ds, at, at + BLOCK, 0f);
-                    continue;
-                }
-                if (kind[r] == SOME) {
-                    for (int x = at; x < at + count; x++) {
-                        g.used[x] = p[x] != Float.NEGATIVE_INFINITY;
-                    }
-                }
-                kernels.expAndSum(p, at, at + BLOCK, 0f);
-                dFactor += bk.scoreGradients(p, dp, raw, at, at + BLOCK, bigD[i], l.c, ds);
+            if (!whole(g, first, count, visibility) || !wholeWeights(kernels, g, logSumExp, bigD)) {
+                rowByRow(kernels, g, first, count, visibility, logSumExp, bigD);
             }
-            // dV += Pᵀ·dO and dK += dSᵀ·Q: the block's keys are the tile rows, the group's queries the inner sum.
+            // dV += Pᵀ·dO and dK += dSᵀ·Q: the block's keys are the tile rows, the group's queries the inner sum. All of
+            // dV, then all of dK, for the same reason as S and dP above.
             int slab = GROUP * l.width;
-            for (int j = 0; j < count; j += rows) {
-                if (dv != null) {
-                    bk.accumulate(p, j, 1, BLOCK, 0, g.rows, g.dOPanel, slab, dv[b], j * l.dvPad, l.dvPad, l.dvPad);
-                }
-                if (dk != null) {
-                    bk.accumulate(ds, j, 1, BLOCK, 0, g.rows, g.qPanel, slab, dk[b], j * l.dPad, l.dPad, l.dPad);
-                }
+            for (int j = 0; dv != null && j < count; j += rows) {
+                bk.accumulate(p, j, 1, BLOCK, 0, g.rows, g.dOPanel, slab, dv[b], j * l.dvPad, l.dvPad, l.dvPad);
+            }
+            for (int j = 0; dk != null && j < count; j += rows) {
+                bk.accumulate(ds, j, 1, BLOCK, 0, g.rows, g.qPanel, slab, dk[b], j * l.dPad, l.dPad, l.dPad);
             }
             if (dq == null) {
                 return;
@@ -354,6 +332,85 @@ public final class Backward {
                         }
                     }
                 }
+            }
+        }
+
+        /**
+         * Whether every row of the group sees every key of the block, untouched by {@link Visibility#apply}: then each
+         * step from scores to P and dS is one kernel call over the whole group ({@link #wholeWeights}) rather than one
+         * per row of {@value BackwardKernels#BLOCK} keys, whose fixed costs outweighed the work on so short a row.
+         */
+        private static boolean whole(Group g, int first, int count, Visibility visibility) {
+            if (count != BLOCK) {
+                return false;
+            }
+            for (int r = 0; r < g.rows; r++) {
+                if (g.kind[r] != SOME || !visibility.untouched(g.first + r, first, BLOCK)) {
+                    return false;
+                }
+            }
+            return true;
+        }
+
+        /**
+         * P and dS of a group that sees the whole block ({@link #whole}), the same roundings as {@link #rowByRow}:
+         * false, and nothing of use written, if some scaled score is −∞ (that key is not used, so its row goes row by
+         * row).
+         */
+        private boolean wholeWeights(Kernels kernels, Group g, float[] logSumExp, float[] bigD) {
+            Layout l = layout;
+            int cells = g.rows * BLOCK;
+            if (l.kernels.exponents(g.raw, 0, g.rows, l.f, logSumExp, g.first, g.p) != cells) {
+                return false;
+            }
+            kernels.expAndSum(g.p, 0, cells, 0f);
+            dFactor += l.kernels.scoreGradients(g.p, g.dp, g.raw, 0, g.rows, bigD, g.first, l.c, g.ds);
+            Arrays.fill(g.kind, 0, g.rows, ALL);
+            Arrays.fill(g.p, cells, g.rowsPadded * BLOCK, 0f);
+            Arrays.fill(g.ds, cells, g.rowsPadded * BLOCK, 0f);
+            return true;
+        }
+
+        /**
+         * P and dS row by row: scores scaled, then {@link Visibility#apply}, then the softmax's shift and exp, then dS
+         * over the keys used; each row's kind says which keys it uses.
+         */
+        private void rowByRow(Kernels kernels, Group g, int first, int count, Visibility visibility,
+                float[] logSumExp, float[] bigD) {
+            Layout l = layout;
+            BackwardKernels bk = l.kernels;
+            float[] raw = g.raw;
+            float[] p = g.p;
+            float[] ds = g.ds;
+            byte[] kind = g.kind;
+            for (int r = 0; r < g.rowsPadded; r++) {
+                int at = r * BLOCK;
+                if (kind[r] == NONE) {
+                    Arrays.fill(p, at, at + BLOCK, 0f);
+                    Arrays.fill(ds, at, at + BLOCK, 0f);
+                    continue;
+                }
+                int i = g.first + r;
+                float f = l.f;
+                for (int x = at; x < at + count; x++) {
+                    p[x] = f * raw[x];
+                }
+                visibility.apply(i, first, count, p, at);
+                Arrays.fill(p, at + count, at + BLOCK, Float.NEGATIVE_INFINITY);
+                int used = bk.shift(p, at, at + BLOCK, logSumExp[i]);
+                kind[r] = used == 0 ? NONE : used == count ? ALL : SOME;
+                if (used == 0) {
+                    Arrays.fill(p, at, at + BLOCK, 0f);
+                    Arrays.fill(ds, at, at + BLOCK, 0f);
+                    continue;
+                }
+                if (kind[r] == SOME) {
+                    for (int x = at; x < at + count; x++) {
+                        g.used[x] = p[x] != Float.NEGATIVE_INFINITY;
+                    }
+                }
+                kernels.expAndSum(p, at, at + BLOCK, 0f);
+                dFactor += bk.scoreGradients(p, g.dp, raw, at, 1, bigD, i, l.c, ds);
             }
         }
 

@@ -98,6 +98,14 @@ public final class Visibility {
         }
     }
 
+    /**
+     * Whether {@link #apply} would leave the scores of query i and keys {@code [from, from + count)} as they are: it
+     * sees every one of them and there is no bias.
+     */
+    public boolean untouched(int i, int from, int count) {
+        return explicit == null && bias == null && (long) from + count <= ends[i];
+    }
+
     /** The first key in {@code [j, to)} query i sees, or {@code to} if it sees none of them. */
     public int nextVisible(int i, int j, int to) {
         int last = Math.min(to, ends[i]);

@@ -2,10 +2,10 @@ package dev.qkv.kernel;
 
 /**
  * The micro-kernels of the backward pass ({@code dev.qkv.algorithm.Backward}), beside {@link Kernels}: a tile of
- * raw scores (for P and for dP = dO·Vᵀ), the step from P and dP to dS, and a GEMM-shaped accumulate that serves
- * dQ += dS·K, dK += dSᵀ·Q and dV += Pᵀ·dO. The same two implementations: {@link ScalarBackwardKernels} (plain loops,
- * the reference) and {@link VectorBackwardKernels} (the species of {@link VectorKernels}); {@link #matching} gives
- * the one that goes with a {@link Kernels}.
+ * raw scores (for P and for dP = dO·Vᵀ), the steps from scores to the exponents of P and from P and dP to dS, and a
+ * GEMM-shaped accumulate that serves dQ += dS·K, dK += dSᵀ·Q and dV += Pᵀ·dO. The same two implementations:
+ * {@link ScalarBackwardKernels} (plain loops, the reference) and {@link VectorBackwardKernels} (the species of
+ * {@link VectorKernels}); {@link #matching} gives the one that goes with a {@link Kernels}.
  *
  * <p>Operands are packed by the caller into {@code float[]} panels of slabs of {@link #width()} columns, as GEMM
  * libraries do: a transposed panel (Kᵀ, Vᵀ) holds {@link #BLOCK} keys × d, element (t, j) at
@@ -42,12 +42,23 @@ public interface BackwardKernels {
     int shift(float[] s, int from, int to, float lse);
 
     /**
-     * From the weights P and dP = dO·v of one row to dS: for x in {@code [from, to)},
-     * {@code ds[x] = c·(p[x]·(dp[x] − bigD))}, and exactly 0 where {@code p[x]} is 0, without reading dp or raw
-     * there (a hidden key's may be NaN). Returns {@code Σ (double) (p·(dp − bigD))·raw} over the same x, the
-     * products of the float dS and raw score taken exactly in double and summed in double.
+     * {@link #shift} of the scaled scores of a tile whose queries see every key of the block, without
+     * {@code Visibility.apply} in between (it would change nothing): for the {@code rows} rows r and the
+     * {@link #BLOCK} keys x of each, {@code p[at + r·BLOCK + x] = min(f·raw[at + r·BLOCK + x] − lse[lseOff + r], 0)},
+     * the product rounded before the difference (as a scaling pass and then {@link #shift}). Returns how many of the
+     * scaled scores are above −∞: the keys used.
      */
-    double scoreGradients(float[] p, float[] dp, float[] raw, int from, int to, float bigD, float c, float[] ds);
+    int exponents(float[] raw, int at, int rows, float f, float[] lse, int lseOff, float[] p);
+
+    /**
+     * From the weights P and dP = dO·v of {@code rows} rows of {@link #BLOCK} keys to dS: for x in
+     * {@code [at, at + rows·BLOCK)}, row r = (x − at) / BLOCK, {@code ds[x] = c·(p[x]·(dp[x] − bigD[dOff + r]))}, and
+     * exactly 0 where {@code p[x]} is 0, without reading dp or raw there (a hidden key's may be NaN). Returns
+     * {@code Σ (double) (p·(dp − D))·raw} over the same x, the products of the float dS and raw score taken exactly
+     * in double and summed in double.
+     */
+    double scoreGradients(float[] p, float[] dp, float[] raw, int at, int rows, float[] bigD, int dOff, float c,
+            float[] ds);
 
     /**
      * {@code acc[aOff + r·aRow + col] += Σ_{k ∈ [from, to)} w[wOff + r·wRow + k·wCol] · b(k, col)} for the

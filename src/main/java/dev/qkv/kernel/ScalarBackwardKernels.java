@@ -73,17 +73,34 @@ public final class ScalarBackwardKernels implements BackwardKernels {
     }
 
     @Override
-    public double scoreGradients(float[] p, float[] dp, float[] raw, int from, int to, float bigD, float c,
-            float[] ds) {
-        double sum = 0;
-        for (int x = from; x < to; x++) {
-            if (p[x] == 0f) {
-                ds[x] = 0f;
-                continue;
+    public int exponents(float[] raw, int at, int rows, float f, float[] lse, int lseOff, float[] p) {
+        int used = 0;
+        for (int r = 0; r < rows; r++) {
+            float l = lse[lseOff + r];
+            for (int x = at + r * BLOCK; x < at + (r + 1) * BLOCK; x++) {
+                float s = f * raw[x];
+                used += s != Float.NEGATIVE_INFINITY ? 1 : 0;
+                p[x] = Math.min(s - l, 0f);
             }
-            float dS = p[x] * (dp[x] - bigD);
-            sum += (double) dS * raw[x];
-            ds[x] = c * dS;
+        }
+        return used;
+    }
+
+    @Override
+    public double scoreGradients(float[] p, float[] dp, float[] raw, int at, int rows, float[] bigD, int dOff,
+            float c, float[] ds) {
+        double sum = 0;
+        for (int r = 0; r < rows; r++) {
+            float d = bigD[dOff + r];
+            for (int x = at + r * BLOCK; x < at + (r + 1) * BLOCK; x++) {
+                if (p[x] == 0f) {
+                    ds[x] = 0f;
+                    continue;
+                }
+                float dS = p[x] * (dp[x] - d);
+                sum += (double) dS * raw[x];
+                ds[x] = c * dS;
+            }
         }
         return sum;
     }

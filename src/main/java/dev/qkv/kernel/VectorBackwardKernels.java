@@ -158,36 +158,44 @@ public final class VectorBackwardKernels implements BackwardKernels {
         return used;
     }
 
+    /** Separate product and difference, not an FMA: the same roundings as a scaling pass and then {@link #shift}. */
+    @Override
+    public int exponents(float[] raw, int at, int rows, float f, float[] lse, int lseOff, float[] p) {
+        int used = 0;
+        for (int r = 0; r < rows; r++) {
+            float l = lse[lseOff + r];
+            for (int x = at + r * BLOCK, end = x + BLOCK; x < end; x += LANES) {
+                FloatVector s = FloatVector.fromArray(SPECIES, raw, x).mul(f);
+                used += s.compare(VectorOperators.NE, Float.NEGATIVE_INFINITY).trueCount();
+                s.sub(l).min(0f).intoArray(p, x);
+            }
+        }
+        return used;
+    }
+
     /**
      * Lanes where p is 0 get dS = 0 by a blend, not a product, so a NaN in their dp or raw score goes nowhere. The
      * products dS·raw are exact in double (24-bit by 24-bit significands), so widening first and fusing is the
-     * same as the scalar kernel's product; only the order of the double sum differs.
+     * same as the scalar kernel's product; only the order of the double sum differs. A row is whole vectors
+     * ({@link #BLOCK} is a multiple of the lanes), so there is no tail.
      */
     @Override
-    public double scoreGradients(float[] p, float[] dp, float[] raw, int from, int to, float bigD, float c,
-            float[] ds) {
+    public double scoreGradients(float[] p, float[] dp, float[] raw, int at, int rows, float[] bigD, int dOff,
+            float c, float[] ds) {
         DoubleVector sum0 = DoubleVector.zero(DOUBLES);
         DoubleVector sum1 = DoubleVector.zero(DOUBLES);
         FloatVector zero = FloatVector.zero(SPECIES);
-        int x = from;
-        for (; x <= to - LANES; x += LANES) {
-            FloatVector pv = FloatVector.fromArray(SPECIES, p, x);
-            VectorMask<Float> used = pv.compare(VectorOperators.NE, 0f);
-            FloatVector dS = zero.blend(pv.mul(FloatVector.fromArray(SPECIES, dp, x).sub(bigD)), used);
-            FloatVector r = zero.blend(FloatVector.fromArray(SPECIES, raw, x), used);
-            dS.mul(c).intoArray(ds, x);
-            sum0 = widen(dS, 0).fma(widen(r, 0), sum0);
-            sum1 = widen(dS, 1).fma(widen(r, 1), sum1);
-        }
-        if (x < to) {
-            VectorMask<Float> in = SPECIES.indexInRange(x, to);
-            FloatVector pv = FloatVector.fromArray(SPECIES, p, x, in);
-            VectorMask<Float> used = pv.compare(VectorOperators.NE, 0f);
-            FloatVector dS = zero.blend(pv.mul(FloatVector.fromArray(SPECIES, dp, x, used).sub(bigD)), used);
-            FloatVector r = zero.blend(FloatVector.fromArray(SPECIES, raw, x, used), used);
-            dS.mul(c).intoArray(ds, x, in);
-            sum0 = widen(dS, 0).fma(widen(r, 0), sum0);
-            sum1 = widen(dS, 1).fma(widen(r, 1), sum1);
+        for (int r = 0; r < rows; r++) {
+            float d = bigD[dOff + r];
+            for (int x = at + r * BLOCK, end = x + BLOCK; x < end; x += LANES) {
+                FloatVector pv = FloatVector.fromArray(SPECIES, p, x);
+                VectorMask<Float> used = pv.compare(VectorOperators.NE, 0f);
+                FloatVector dS = zero.blend(pv.mul(FloatVector.fromArray(SPECIES, dp, x).sub(d)), used);
+                FloatVector s = zero.blend(FloatVector.fromArray(SPECIES, raw, x), used);
+                dS.mul(c).intoArray(ds, x);
+                sum0 = widen(dS, 0).fma(widen(s, 0), sum0);
+                sum1 = widen(dS, 1).fma(widen(s, 1), sum1);
+            }
         }
         // Lane by lane in a fixed order, not reduceLanes(ADD): its order differs between C2 and the Java fallback.
         double total = 0;
