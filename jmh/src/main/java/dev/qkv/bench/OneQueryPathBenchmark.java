@@ -1,0 +1,84 @@
+package dev.qkv.bench;
+
+import dev.qkv.Attention;
+import dev.qkv.Mask;
+import dev.qkv.kernel.KernelProvider;
+import dev.qkv.kernel.Kernels;
+import dev.qkv.kernel.Score;
+import dev.qkv.tensor.Tensor;
+import java.lang.foreign.Arena;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+
+/**
+ * Where one query's time goes above the kernels: {@code pool} is {@link Attention#pool} of one query (the algorithm
+ * layer's shards, visibility step and merge), {@code loop} the same kernel calls in one plain loop over blocks of 256
+ * keys, as 2e689bf's {@code VectorKernels.pool} made them (scores, the block maximum, a rescale, exp and sum, P·V). Read
+ * as pool ÷ loop in one run; both read K and V once, 2·m·d·4 bytes.
+ */
+@State(Scope.Thread)
+public class OneQueryPathBenchmark extends QkvBenchmark {
+
+    @Param({"1048576"})
+    int m;
+
+    @Param({"128"})
+    int d;
+
+    private Arena arena;
+    private Attention attention;
+    private Kernels kernels;
+    private Tensor query, keys, values, out;
+    private final float[] block = new float[256];
+    private float[] acc;
+
+    @Setup
+    public void setUp() {
+        attention = attention("vector");
+        kernels = KernelProvider.named("vector");
+        arena = Arena.ofShared();
+        query = Inputs.query(arena, d, 6);
+        keys = Inputs.uniform(arena, m, d, 7);
+        values = Inputs.uniform(arena, m, d, 8);
+        out = Tensor.allocate(arena, d);
+        acc = new float[d];
+    }
+
+    @TearDown
+    public void tearDown() {
+        arena.close();
+    }
+
+    @Benchmark
+    public Tensor pool() {
+        attention.pool(query, keys, values, Mask.none(), out);
+        return out;
+    }
+
+    @Benchmark
+    public float loop() {
+        Score score = Score.dot((float) (1 / Math.sqrt(d)));
+        Tensor q = query.rank() == 1 ? Tensor.wrap(query.segment(), 2, 1, d, d) : query;
+        float max = Float.NEGATIVE_INFINITY, sum = 0;
+        java.util.Arrays.fill(acc, 0f);
+        for (int start = 0; start < m; start += 256) {
+            int end = Math.min(start + 256, m);
+            int count = end - start;
+            kernels.scores(score, q, 0, keys, start, end, block);
+            float blockMax = kernels.max(block, 0, count);
+            if (blockMax > max) {
+                float rescale = (float) Math.exp(max - blockMax);
+                kernels.scale(acc, 0, d, rescale);
+                sum *= rescale;
+                max = blockMax;
+            }
+            sum += kernels.expAndSum(block, 0, count, max);
+            kernels.accumulate(block, values, start, end, acc);
+        }
+        return acc[0] / sum;
+    }
+}
