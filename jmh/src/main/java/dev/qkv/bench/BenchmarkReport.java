@@ -170,16 +170,26 @@ public final class BenchmarkReport {
      * size could not keep in cache). Runs made before the read had a size read 64 MB.
      */
     private static Optional<Double> roof(JmhResults results, String threads, double bytes) {
-        return results.results().stream()
-                .filter(r -> r.benchmark().equals("StreamReadBenchmark") && threads.equals(r.params().get("threads")))
-                .sorted(Comparator.comparingLong(BenchmarkReport::readBytes))
+        return reads(results, threads).stream()
                 .reduce((best, next) -> readBytes(best) >= bytes ? best : next)
-                .map(r -> readBytes(r) / r.seconds() / 1e9);
+                .map(BenchmarkReport::readRate);
     }
 
     private static Optional<Result> read(JmhResults results, String threads, long bytes) {
-        return results.results().stream().filter(r -> r.benchmark().equals("StreamReadBenchmark")
-                && threads.equals(r.params().get("threads")) && readBytes(r) == bytes).findFirst();
+        return reads(results, threads).stream().filter(r -> readBytes(r) == bytes).findFirst();
+    }
+
+    /** The {@code StreamReadBenchmark} results of this run on {@code threads} threads, the smallest read first. */
+    private static List<Result> reads(JmhResults results, String threads) {
+        return results.results().stream()
+                .filter(r -> r.benchmark().equals("StreamReadBenchmark") && threads.equals(r.params().get("threads")))
+                .sorted(Comparator.comparingLong(BenchmarkReport::readBytes))
+                .toList();
+    }
+
+    /** GB/s of a {@code StreamReadBenchmark} result. */
+    private static double readRate(Result read) {
+        return readBytes(read) / read.seconds() / 1e9;
     }
 
     /**
@@ -232,11 +242,7 @@ public final class BenchmarkReport {
         }
         md.append('\n');
         StringJoiner reads = new StringJoiner(", ");
-        single.results().stream()
-                .filter(r -> r.benchmark().equals("StreamReadBenchmark") && "1".equals(r.params().get("threads")))
-                .sorted(Comparator.comparingLong(BenchmarkReport::readBytes))
-                .forEach(r -> reads.add((readBytes(r) >> 20) + " MB at " + format(readBytes(r) / r.seconds() / 1e9)
-                        + " GB/s"));
+        reads(single, "1").forEach(r -> reads.add((readBytes(r) >> 20) + " MB at " + format(readRate(r)) + " GB/s"));
         if (reads.length() > 0) {
             md.append("The roof: `StreamReadBenchmark` read ").append(reads).append(" on one thread in this run; ")
                     .append("each case is judged against the smallest read at least its size.\n\n");
@@ -329,14 +335,13 @@ public final class BenchmarkReport {
             }
             row(label, time(t1), time(t2), rate(t1, rate) + unit, rate(t2, rate) + unit, times(ratio(t1, t2)), vs1, vs2);
         }
-        ToDoubleFunction<Result> stream = r -> readBytes(r) / r.seconds() / 1e9;
         long[] sizes = run.results().stream().filter(r -> r.benchmark().equals("StreamReadBenchmark"))
                 .mapToLong(BenchmarkReport::readBytes).distinct().sorted().toArray();
         for (long size : sizes) {
             Optional<Result> s1 = read(run, "1", size);
             Optional<Result> s2 = read(run, "2", size);
-            row("roof: sum of " + (size >> 20) + " MB (no pooling)", time(s1), time(s2), rate(s1, stream) + " GB/s",
-                    rate(s2, stream) + " GB/s", times(ratio(s1, s2)), "100 %", "100 %");
+            row("roof: sum of " + (size >> 20) + " MB (no pooling)", time(s1), time(s2), rate(s1, BenchmarkReport::readRate) + " GB/s",
+                    rate(s2, BenchmarkReport::readRate) + " GB/s", times(ratio(s1, s2)), "100 %", "100 %");
         }
         md.append('\n');
         target("one query from DRAM at ≥ 85 % of the roof on as many threads", readMet, readMissed);
