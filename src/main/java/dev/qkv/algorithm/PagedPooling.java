@@ -38,6 +38,7 @@ public final class PagedPooling {
             return out;
         }
         boolean tiles = Pooling.tiled(kernels, score.kind(), n, m, queries.cols(), dv);
+        boolean fromMemory = Pooling.fromMemory(m, queries.cols(), dv);
         Merge merge = new Merge(out);
         workers.forEach(pages, p -> {
             int rows = Math.min(Pooling.SHARD, m - p * Pooling.SHARD);
@@ -48,7 +49,7 @@ public final class PagedPooling {
             if (tiles) {
                 TilePooling.pool(kernels, score.factor(), queries, k, v, all, page, Workers.SERIAL);
             } else {
-                RowPooling.pool(kernels, score, queries, k, v, all, page, Workers.SERIAL);
+                RowPooling.pool(kernels, score, queries, k, v, all, fromMemory, page, Workers.SERIAL);
             }
             Careful.repair(score, queries, k, v, all, page);
             merge.offer(p, page);

@@ -27,7 +27,7 @@ final class RowPooling {
     private RowPooling() {}
 
     static void pool(Kernels kernels, Score score, Tensor queries, Tensor keys, Tensor values, Visibility visibility,
-            Rows out, Workers workers) {
+            boolean fromMemory, Rows out, Workers workers) {
         int n = queries.rows();
         int dv = values.cols();
         if (n >= 4) {
@@ -36,7 +36,8 @@ final class RowPooling {
                 float[] block = new float[BLOCK];
                 int end = visibility.end(i);
                 for (long from = 0; from < end; from += Pooling.SHARD) {
-                    shard(kernels, score, queries, i, keys, values, visibility, (int) from, end, state, block);
+                    shard(kernels, score, queries, i, keys, values, visibility, fromMemory, (int) from, end, state,
+                            block);
                     out.merge(i, state, 0);
                 }
             });
@@ -49,8 +50,8 @@ final class RowPooling {
             Running[] parts = new Running[shards];
             workers.forEach(shards, s -> {
                 parts[s] = new Running(1, dv);
-                shard(kernels, score, queries, query, keys, values, visibility, s * Pooling.SHARD, end, parts[s],
-                        new float[BLOCK]);
+                shard(kernels, score, queries, query, keys, values, visibility, fromMemory, s * Pooling.SHARD, end,
+                        parts[s], new float[BLOCK]);
             });
             for (Running part : parts) {
                 out.merge(query, part, 0);
@@ -60,7 +61,7 @@ final class RowPooling {
 
     /** Query i's keys of the shard that starts at {@code from}, up to {@code end}, into {@code state} (reset first). */
     private static void shard(Kernels kernels, Score score, Tensor queries, int i, Tensor keys, Tensor values,
-            Visibility visibility, int from, int end, Running state, float[] block) {
+            Visibility visibility, boolean fromMemory, int from, int end, Running state, float[] block) {
         state.reset();
         int to = (int) Math.min((long) from + Pooling.SHARD, end);
         // start + BLOCK would pass 2³¹ in the last block of 2³¹ − 1 keys
@@ -70,7 +71,11 @@ final class RowPooling {
             if (first == stop) {
                 continue; // the query sees no key of this block: none is read
             }
-            kernels.scores(score, queries, i, keys, start, stop, block);
+            if (fromMemory) {
+                kernels.streamScores(score, queries, i, keys, start, stop, block);
+            } else {
+                kernels.scores(score, queries, i, keys, start, stop, block);
+            }
             visibility.apply(i, start, stop - start, block, 0);
             if (!Softmax.fold(kernels, state, 0, block, 0, stop - start)) {
                 continue;

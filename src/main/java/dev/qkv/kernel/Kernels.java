@@ -32,6 +32,15 @@ public interface Kernels {
     /** {@code scores[j] = score(queries[query], keys[from + j])} for {@code j < to − from}. */
     void scores(Score score, Tensor queries, int query, Tensor keys, int from, int to, float[] scores);
 
+    /**
+     * {@link #scores} for keys that come from memory rather than from cache: the same scores, with the same bits, with
+     * the keys read in the order they lie in memory. The algorithm layer chooses between the two by the bytes a call
+     * reads. This default is {@link #scores}, which the scalar kernels already compute one key at a time.
+     */
+    default void streamScores(Score score, Tensor queries, int query, Tensor keys, int from, int to, float[] scores) {
+        scores(score, queries, query, keys, from, to, scores);
+    }
+
     /** The largest of {@code x[from..to)}, or −∞ for an empty range. */
     float max(float[] x, int from, int to);
 
