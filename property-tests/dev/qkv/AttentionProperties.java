@@ -455,7 +455,53 @@ class AttentionProperties {
         }
     }
 
+    /**
+     * {@link #weightsAndOutputMatchAFloat64Reference} for one query over more than the 16 MB of K and V that the row
+     * path reads as from memory, scoring keys one at a time ({@code Kernels.streamScores}): 2 to 3 shards of keys, so
+     * the pieces are merged too. Entries are drawn from a seed rather than by jqwik, which is slow at megabytes.
+     */
+    @Property(tries = 6)
+    void oneQueryFromMemoryMatchesAFloat64Reference(@ForAll("kernels") Kernels kernels,
+            @ForAll("fromMemory") Case c) {
+        try (Arena arena = Arena.ofConfined()) {
+            Attention attention = attention(c.scoring(), kernels);
+            Tensor outTensor = Tensor.allocate(arena, c.n(), c.dv());
+            Tensor lseTensor = Tensor.allocate(arena, c.n());
+            attention.pool(c.queries(arena), c.keys(arena), c.values(arena), c.mask(), outTensor, lseTensor);
+            float[] out = outTensor.toArray()[0];
+            Float64Reference ref = c.reference(0);
+            double[] bound = ref.outputBound(c.passes(0));
+            for (int j = 0; j < c.dv(); j++) {
+                checkWithin(out[j], ref.output[j], bound[j], "output %d", j);
+            }
+            checkLogSumExp(lseTensor.toFlatArray()[0], ref.logSumExp, ref.logSumExpBound(c.passes(0)), "log-sum-exp");
+        }
+    }
+
     // ---- generators
+
+    /** One query, d in [96, 200], dv in [64, 160], and just over 16 MB of K and V, entries in ±{@link #RANGE}. */
+    @Provide
+    Arbitrary<Case> fromMemory() {
+        return Combinators.combine(scorings(), Arbitraries.integers().between(96, 200),
+                Arbitraries.integers().between(64, 160), Arbitraries.integers().between(1, 2 * Pooling.SHARD),
+                Arbitraries.longs()).as((scoring, d, dv, extra, seed) -> {
+                    java.util.SplittableRandom random = new java.util.SplittableRandom(seed);
+                    int m = (4 << 20) / (d + dv) + extra;
+                    return new Case(scoring, d, dv, uniform(random, 1, d), uniform(random, m, d),
+                            uniform(random, m, dv), null);
+                }).withoutEdgeCases();
+    }
+
+    private static float[][] uniform(java.util.SplittableRandom random, int rows, int cols) {
+        float[][] x = new float[rows][cols];
+        for (float[] row : x) {
+            for (int j = 0; j < cols; j++) {
+                row[j] = (float) random.nextDouble(-RANGE, RANGE);
+            }
+        }
+        return x;
+    }
 
     @Provide
     Arbitrary<Case> cases() {

@@ -91,8 +91,9 @@ class VectorKernelsProperties {
     }
 
     /**
-     * Scores of one query against keys [from, to), both score kinds: each sum as in
-     * {@link #dotAndSquaredDistanceMatchScalar}, then one rounding for the factor; γ_{d+8} covers both.
+     * Scores of one query against keys [from, to), both score kinds, four keys at a time ({@code scores}) and one at a
+     * time ({@code streamScores}): each sum as in {@link #dotAndSquaredDistanceMatchScalar}, then one rounding for the
+     * factor; γ_{d+8} covers both.
      */
     @Property(tries = TRIES)
     void scoresMatchScalar(@ForAll("dims") int d, @ForAll("counts") int m,
@@ -106,11 +107,14 @@ class VectorKernelsProperties {
             int from = m == 0 ? 0 : random.nextInt(Math.min(m, 5));
             float[] expected = new float[m];
             float[] actual = new float[m];
+            float[] streamed = new float[m];
             SCALAR.scores(score, queries, 1, keys, from, m, expected);
             vector.scores(score, queries, 1, keys, from, m, actual);
+            vector.streamScores(score, queries, 1, keys, from, m, streamed);
             for (int j = from; j < m; j++) {
                 double bound = 2 * gamma(d + 8) * score.factor() * termSum(score, queries, 1, keys, j);
                 assertWithin(expected[j - from], actual[j - from], bound, "score of key " + j);
+                assertWithin(expected[j - from], streamed[j - from], bound, "streamed score of key " + j);
             }
         }
     }

@@ -190,12 +190,14 @@ public final class KernelWarmUp implements LauncherSessionListener {
         Scoring[] scorings = {Scoring.dot(), Scoring.scaledDot(), Scoring.gaussian(2)};
         try (Arena arena = Arena.ofShared()) {
             for (int shape = 0; shape < 8; shape++) {
-                // Shape 0: few queries over 2-3 shards; 1: one query at d = dv = 128 (the 8-row P·V); the rest random.
+                // Shape 0: few queries over 2-3 shards; 1: one query with dv = 128 (the 8-row P·V) and any d, over
+                // more than the 16 MB of K and V the row path reads as from memory (streamScores); the rest random.
                 int n = shape == 0 ? 1 + random.nextInt(3) : shape == 1 ? 1 : 1 + random.nextInt(shape < 4 ? 4 : 40);
-                int m = shape == 0 ? 2 * SHARD + random.nextInt(SHARD) : shape == 1 ? 512
-                        : random.nextInt(shape < 4 ? 40 : 700);
-                int d = shape == 1 ? 128 : 1 + random.nextInt(shape == 0 ? 24 : 140);
+                int d = 1 + random.nextInt(shape == 0 ? 24 : shape == 1 ? 200 : 140);
                 int dv = shape == 1 ? 128 : 1 + random.nextInt(shape == 0 ? 24 : 70);
+                int m = shape == 0 ? 2 * SHARD + random.nextInt(SHARD)
+                        : shape == 1 ? (4 << 20) / (d + dv) + 1 + random.nextInt(SHARD)
+                        : random.nextInt(shape < 4 ? 40 : 700);
                 Tensor queries = random(arena, random, n, d);
                 Tensor keys = random(arena, random, m, d);
                 Tensor values = random(arena, random, m, dv);
