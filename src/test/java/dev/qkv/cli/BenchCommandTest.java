@@ -72,10 +72,10 @@ class BenchCommandTest {
 
     /**
      * In a fresh JVM, where the vector kernels start interpreted, even a 0.05 s budget reports softmax at the
-     * speed of compiled code. Compiled, vector softmax costs ~1 ns a score (JMH, BENCHMARKS.md: 1.03–1.24 ns at
-     * m = 1024 and 65536), and this test's command measured up to 8.2 ns at a load average of 17 on the 2 cores.
-     * Before the warm-up waited for the JIT, the same command gave 56 ns, 1,100 ns and 1,500 ns a score (the kernels
-     * still interpreted, or as Vector API fallback). The bound, 40 ns, leaves 5 times the worst loaded figure.
+     * speed of compiled code: faster than the scalar kernels in the same run. Compiled, vector softmax costs ~1 ns a
+     * score and scalar 3–5 ns (JMH, BENCHMARKS.md); before the warm-up waited for the JIT, the vector kernels gave 56,
+     * 1,100 and 1,500 ns a score (still interpreted, or as Vector API fallback). A ratio within one run, not a time:
+     * an absolute bound (40 ns) failed once on the loaded 2-core build machine.
      */
     @Test
     @NeedsVectorModule
@@ -87,16 +87,22 @@ class BenchCommandTest {
             command.add("-Dqkv.vectorBits=" + System.getProperty("qkv.vectorBits"));
         }
         command.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName(), "bench", "--op",
-                "softmax", "--kernel", "vector", "--m", String.valueOf(m), "--d", "8", "--seconds", "0.05", "--json"));
+                "softmax", "--m", String.valueOf(m), "--d", "8", "--seconds", "0.05", "--json"));
         Process process = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.DISCARD).start();
         process.getOutputStream().close();
         String out = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
         assertTrue(process.waitFor(5, TimeUnit.MINUTES), "bench did not end");
         assertEquals(0, process.exitValue(), out);
-        Matcher nanos = Pattern.compile("\"ns_per_op\":([0-9.]+)").matcher(out);
-        assertTrue(nanos.find(), out);
-        double perScore = Double.parseDouble(nanos.group(1)) / m;
-        assertTrue(perScore < 40, perScore + " ns a score: " + out);
+        double vector = nanosPerOp(out, "vector");
+        double scalar = nanosPerOp(out, "scalar");
+        assertTrue(vector < scalar, "vector softmax " + vector / m + " ns a score, scalar " + scalar / m + ": " + out);
+    }
+
+    /** The {@code ns_per_op} of the JSON line of {@code kernel} in {@code qkv bench --json}'s output. */
+    private static double nanosPerOp(String out, String kernel) {
+        Matcher nanos = Pattern.compile("\"kernel\":\"" + kernel + "\"[^}]*\"ns_per_op\":([0-9.]+)").matcher(out);
+        assertTrue(nanos.find(), kernel + " in " + out);
+        return Double.parseDouble(nanos.group(1));
     }
 
     @Test
