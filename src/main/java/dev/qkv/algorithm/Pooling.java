@@ -41,11 +41,13 @@ public final class Pooling {
      * kernels on the AVX-512 machine (CPU time of both paths in one JVM, d = 128, m = 256 to 65536, n = 2 to 64):
      * <ul>
      *   <li>query by query, each query reads all of K and V: n · 0.064 while K and V take at most 16 MB (half the
-     *       L3 the two cores share, where they stay between queries), n · 0.22 from memory;
+     *       L3 the two cores share, where they stay between queries), n · 0.143 from memory (0.22 before the row path
+     *       scored keys in memory order, {@link #fromMemory});
      *   <li>tiles pack K and V once per call ({@link KeyChunk#of}), 0.85, and then compute every row of every micro
      *       tile, the padding rows too, at 0.012 per row (8-row tiles, 512-bit FMAs).
      * </ul>
-     * So in cache tiles win from about 16 queries, from memory from 5; measured: 12 to 16 and 5 to 6. A choice by
+     * So in cache tiles win from about 16 queries, from memory from 7; measured: 12 to 16, and 7 (m = 65536, rows
+     * 14.2 ms against tiles 15.1 for 6 queries, 16.8 against 14.7 for 7, CPU time, best of 6, one JVM). A choice by
      * shapes alone, never by the thread count, so the result stays bitwise the same for any number of threads.
      */
     public static boolean tiled(Kernels kernels, Score.Kind kind, int n, int m, int d, int dv) {
@@ -68,14 +70,14 @@ public final class Pooling {
      * at a time won up to 4 MB of keys (by 10–25 %), the two were alike at 8 and 16 MB, and one at a time won from
      * 32 MB (1.6–1.9×); one query over 2²⁰ keys at d = 128 then took 41–45 ms instead of 52–63.
      */
-    static boolean fromMemory(int m, int d, int dv) {
+    public static boolean fromMemory(int m, int d, int dv) {
         return 4.0 * m * (d + dv) > CACHED_BYTES;
     }
 
     /** K and V up to this size stay in cache between the queries of the row path (see {@link #tiled}). */
     private static final double CACHED_BYTES = 16 << 20;
     private static final double ROW_NS_CACHED = 0.064;
-    private static final double ROW_NS_MEMORY = 0.22;
+    private static final double ROW_NS_MEMORY = 0.143;
     private static final double PACK_NS = 0.85;
     private static final double TILE_NS = 0.012;
 

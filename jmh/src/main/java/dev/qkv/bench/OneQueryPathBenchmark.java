@@ -2,6 +2,7 @@ package dev.qkv.bench;
 
 import dev.qkv.Attention;
 import dev.qkv.Mask;
+import dev.qkv.algorithm.Pooling;
 import dev.qkv.kernel.KernelProvider;
 import dev.qkv.kernel.Kernels;
 import dev.qkv.kernel.Score;
@@ -17,8 +18,9 @@ import org.openjdk.jmh.annotations.TearDown;
 /**
  * Where one query's time goes above the kernels: {@code pool} is {@link Attention#pool} of one query (the algorithm
  * layer's shards, visibility step and merge), {@code loop} the same kernel calls in one plain loop over blocks of 256
- * keys, as 2e689bf's {@code VectorKernels.pool} made them (scores, the block maximum, a rescale, exp and sum, P·V). Read
- * as pool ÷ loop in one run; both read K and V once, 2·m·d·4 bytes.
+ * keys, as 2e689bf's {@code VectorKernels.pool} made them (scores, the block maximum, a rescale, exp and sum, P·V),
+ * with the scoring kernel the row path takes for this size ({@code streamScores} when K and V pass 16 MB, as they do
+ * at the default m). Read as pool ÷ loop in one run; both read K and V once, 2·m·d·4 bytes.
  */
 @State(Scope.Thread)
 public class OneQueryPathBenchmark extends QkvBenchmark {
@@ -38,6 +40,8 @@ public class OneQueryPathBenchmark extends QkvBenchmark {
     /** The default scaled-dot scoring, and the query as the one row of a matrix, as the kernels take it. */
     private Score score;
     private Tensor queryRow;
+    /** Whether the row path scores these keys one at a time, as read from memory. */
+    private boolean fromMemory;
 
     @Setup
     public void setUp() {
@@ -51,6 +55,7 @@ public class OneQueryPathBenchmark extends QkvBenchmark {
         acc = new float[d];
         score = Score.dot((float) (1 / Math.sqrt(d)));
         queryRow = Tensor.wrap(query.segment(), 2, 1, d, d);
+        fromMemory = Pooling.fromMemory(m, d, d);
     }
 
     @TearDown
@@ -71,7 +76,11 @@ public class OneQueryPathBenchmark extends QkvBenchmark {
         for (int start = 0; start < m; start += 256) {
             int end = Math.min(start + 256, m);
             int count = end - start;
-            kernels.scores(score, queryRow, 0, keys, start, end, block);
+            if (fromMemory) {
+                kernels.streamScores(score, queryRow, 0, keys, start, end, block);
+            } else {
+                kernels.scores(score, queryRow, 0, keys, start, end, block);
+            }
             float blockMax = kernels.max(block, 0, count);
             if (blockMax > max) {
                 float rescale = (float) Math.exp(max - blockMax);
