@@ -18,6 +18,7 @@ import java.lang.foreign.Arena;
 import java.math.BigDecimal;
 import java.util.Arrays;
 import java.util.List;
+import java.util.SplittableRandom;
 import java.util.stream.IntStream;
 import net.jqwik.api.Arbitraries;
 import net.jqwik.api.Arbitrary;
@@ -486,14 +487,14 @@ class AttentionProperties {
         return Combinators.combine(scorings(), Arbitraries.integers().between(96, 200),
                 Arbitraries.integers().between(64, 160), Arbitraries.integers().between(1, 2 * Pooling.SHARD),
                 Arbitraries.longs()).as((scoring, d, dv, extra, seed) -> {
-                    java.util.SplittableRandom random = new java.util.SplittableRandom(seed);
+                    SplittableRandom random = new SplittableRandom(seed);
                     int m = (4 << 20) / (d + dv) + extra;
                     return new Case(scoring, d, dv, uniform(random, 1, d), uniform(random, m, d),
                             uniform(random, m, dv), null);
                 }).withoutEdgeCases();
     }
 
-    private static float[][] uniform(java.util.SplittableRandom random, int rows, int cols) {
+    private static float[][] uniform(SplittableRandom random, int rows, int cols) {
         float[][] x = new float[rows][cols];
         for (float[] row : x) {
             for (int j = 0; j < cols; j++) {
