@@ -72,10 +72,12 @@ class BenchCommandTest {
 
     /**
      * In a fresh JVM, where the vector kernels start interpreted, even a 0.05 s budget reports softmax at the
-     * speed of compiled code: faster than the scalar kernels in the same run. Compiled, vector softmax costs ~1 ns a
-     * score and scalar 3–5 ns (JMH, BENCHMARKS.md); before the warm-up waited for the JIT, the vector kernels gave 56,
-     * 1,100 and 1,500 ns a score (still interpreted, or as Vector API fallback). A ratio within one run, not a time:
-     * an absolute bound (40 ns) failed once on the loaded 2-core build machine.
+     * speed of compiled code, judged against the scalar kernels in the same run. Compiled, vector softmax takes 0.13×
+     * the scalar time on 512-bit vectors (~0.5 against ~4 ns a score) and 1.1× on 128-bit ones (3.9 against 3.6 ns, a
+     * CI-style run on 2026-12-02: four lanes gain nothing over scalar here); before the warm-up waited for the JIT,
+     * the vector kernels gave 56, 1,100 and 1,500 ns a score (still interpreted, or as Vector API fallback), 14× the
+     * compiled scalar time or more. So the bound is 4× the scalar time: a ratio within one run, not a time (an
+     * absolute bound, 40 ns, failed once on the loaded 2-core build machine).
      */
     @Test
     @NeedsVectorModule
@@ -95,7 +97,8 @@ class BenchCommandTest {
         assertEquals(0, process.exitValue(), out);
         double vector = nanosPerOp(out, "vector");
         double scalar = nanosPerOp(out, "scalar");
-        assertTrue(vector < scalar, "vector softmax " + vector / m + " ns a score, scalar " + scalar / m + ": " + out);
+        assertTrue(vector < 4 * scalar, "vector softmax " + vector / m + " ns a score, scalar " + scalar / m + ": "
+                + out);
     }
 
     /** The {@code ns_per_op} of the JSON line of {@code kernel} in {@code qkv bench --json}'s output. */
