@@ -458,7 +458,7 @@ class AttentionProperties {
 
     /**
      * {@link #weightsAndOutputMatchAFloat64Reference} for one query over more than the 16 MB of K and V that the row
-     * path reads as from memory, scoring keys one at a time ({@code Kernels.streamScores}): 2 to 3 shards of keys, so
+     * path reads as from memory, scoring keys one at a time ({@code Kernels.streamScores}): 2 to 4 shards of keys, so
      * the pieces are merged too. Entries are drawn from a seed rather than by jqwik, which is slow at megabytes.
      */
     @Property(tries = 6)
