@@ -115,13 +115,12 @@ class HalfKernelsTest {
     }
 
     /**
-     * The scores' lane sums change bits when C2 compiles a kernel (see {@code PropertyChecks.sameBits}), and two
-     * kernels (the half and the float32 ones, or {@code scores} and {@code streamScores}) compile at different times:
-     * a difference counts only while the reference holds still, and only when seen in 3 attempts (the half call can
-     * meet C2's switch on its own once: one ulp in a CI-style run on 2026-12-02). A wrong widening, or a sum in another
-     * order, differs in every attempt.
+     * The scores' lane sums change bits when C2 compiles a kernel (see {@code PropertyChecks.sameBits}), and the half
+     * kernels compile at other times than the float32 ones: a difference counts only while the reference holds still,
+     * and only when seen in 3 attempts (the half call can meet C2's switch on its own once: one ulp in a CI-style run
+     * on 2026-12-02). A wrong widening differs in every attempt.
      */
-    static void sameBits(Supplier<float[]> reference, Supplier<float[]> other, String what) {
+    private static void sameBits(Supplier<float[]> reference, Supplier<float[]> other, String what) {
         int differing = 0;
         for (int attempt = 0; attempt < 10; attempt++) {
             float[] before = reference.get();
