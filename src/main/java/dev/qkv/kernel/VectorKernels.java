@@ -141,6 +141,25 @@ public final class VectorKernels implements Kernels {
 
     @Override
     public void scores(Score score, Tensor queries, int query, Tensor keys, int from, int to, float[] scores) {
+        scores(score, queries, query, keys, from, to, scores, false);
+    }
+
+    /**
+     * One key at a time, where {@link #scores} takes four: each key's vectors are loaded front to back, so the loads
+     * walk K in the order it lies in memory, and each query vector is loaded again for every key (from L1). Each key's
+     * sum is the same chain of FMAs, in the same order, as in the four-key kernel, with the same lane sum: the same
+     * bits. Scoring 512 MB of keys from DRAM (m = 2²⁰, d = 128, AVX-512) took 17.5–20 ms this way against 27–33 for
+     * four keys at a time, whose loads jump between four rows 512 bytes apart; with the keys in L2 it is the other
+     * way round, 4.2 against 3.4 ms for 256 MB (a throwaway probe, CPU time, one JVM).
+     */
+    @Override
+    public void streamScores(Score score, Tensor queries, int query, Tensor keys, int from, int to, float[] scores) {
+        scores(score, queries, query, keys, from, to, scores, true);
+    }
+
+    /** {@link #scores}, or {@link #streamScores} when {@code inOrder}: one key at a time. */
+    private void scores(Score score, Tensor queries, int query, Tensor keys, int from, int to, float[] scores,
+            boolean inOrder) {
         if (keys.elementType() != ElementType.F32) {
             HalfVectorKernels.scores(this, score, queries, query, keys, from, to, scores);
             return;
@@ -153,6 +172,14 @@ public final class VectorKernels implements Kernels {
         boolean dot = score.kind() == Score.Kind.DOT;
         float factor = dot ? score.factor() : -score.factor();
         int count = to - from;
+        if (inOrder) {
+            if (dot) {
+                dotScoresInOrder(q, qOffset, k, from * stride, stride, d, count, factor, scores);
+            } else {
+                distanceScoresInOrder(q, qOffset, k, from * stride, stride, d, count, factor, scores);
+            }
+            return;
+        }
         int quads = count & ~3;
         scores4(dot, q, qOffset, k, from * stride, stride, d, quads, factor, scores, 0);
         if (quads == count) {
@@ -170,32 +197,6 @@ public final class VectorKernels implements Kernels {
                 scores4(dot, q, qOffset, k, j * stride, 0, d, 4, factor, four, 0); // the same key four times
                 scores[j - from] = four[0];
             }
-        }
-    }
-
-    /**
-     * One key at a time, where {@link #scores} takes four: each key's vectors are loaded front to back, so the loads
-     * walk K in the order it lies in memory, and each query vector is loaded again for every key (from L1). Each key's
-     * sum is the same chain of FMAs, in the same order, as in the four-key kernel, with the same lane sum: the same
-     * bits. Scoring 512 MB of keys from DRAM (m = 2²⁰, d = 128, AVX-512) took 17.5–20 ms this way against 27–33 for
-     * four keys at a time, whose loads jump between four rows 512 bytes apart; with the keys in L2 it is the other
-     * way round, 4.2 against 3.4 ms for 256 MB (a throwaway probe, CPU time, one JVM).
-     */
-    @Override
-    public void streamScores(Score score, Tensor queries, int query, Tensor keys, int from, int to, float[] scores) {
-        if (keys.elementType() != ElementType.F32) {
-            HalfVectorKernels.scores(this, score, queries, query, keys, from, to, scores);
-            return;
-        }
-        MemorySegment q = queries.segment();
-        MemorySegment k = keys.segment();
-        long qOffset = queries.rowOffset(query);
-        long stride = 4L * keys.rowStride();
-        int d = queries.cols();
-        if (score.kind() == Score.Kind.DOT) {
-            dotScoresInOrder(q, qOffset, k, from * stride, stride, d, to - from, score.factor(), scores);
-        } else {
-            distanceScoresInOrder(q, qOffset, k, from * stride, stride, d, to - from, -score.factor(), scores);
         }
     }
 
