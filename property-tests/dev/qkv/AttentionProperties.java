@@ -447,13 +447,18 @@ class AttentionProperties {
                 for (int j = 0; j < c.m(); j++) {
                     checkWithin(w[i][j], ref.weights[j], ref.weightBound[j], "weight (%d, %d)", i, j);
                 }
-                double[] bound = ref.outputBound(c.passes(i));
-                for (int j = 0; j < c.dv(); j++) {
-                    checkWithin(out[i][j], ref.output[j], bound[j], "output (%d, %d)", i, j);
-                }
-                checkLogSumExp(lse[i], ref.logSumExp, ref.logSumExpBound(c.passes(i)), "log-sum-exp %d", i);
+                checkOutputAndLogSumExp(c, i, ref, out[i], lse[i]);
             }
         }
+    }
+
+    /** Query i's output row and log-sum-exp against the reference, within its bounds for the passes of one call. */
+    private static void checkOutputAndLogSumExp(Case c, int i, Float64Reference ref, float[] out, float lse) {
+        double[] bound = ref.outputBound(c.passes(i));
+        for (int j = 0; j < c.dv(); j++) {
+            checkWithin(out[j], ref.output[j], bound[j], "output (%d, %d)", i, j);
+        }
+        checkLogSumExp(lse, ref.logSumExp, ref.logSumExpBound(c.passes(i)), "log-sum-exp %d", i);
     }
 
     /**
@@ -469,13 +474,7 @@ class AttentionProperties {
             Tensor outTensor = Tensor.allocate(arena, c.n(), c.dv());
             Tensor lseTensor = Tensor.allocate(arena, c.n());
             attention.pool(c.queries(arena), c.keys(arena), c.values(arena), c.mask(), outTensor, lseTensor);
-            float[] out = outTensor.toArray()[0];
-            Float64Reference ref = c.reference(0);
-            double[] bound = ref.outputBound(c.passes(0));
-            for (int j = 0; j < c.dv(); j++) {
-                checkWithin(out[j], ref.output[j], bound[j], "output %d", j);
-            }
-            checkLogSumExp(lseTensor.toFlatArray()[0], ref.logSumExp, ref.logSumExpBound(c.passes(0)), "log-sum-exp");
+            checkOutputAndLogSumExp(c, 0, c.reference(0), outTensor.toArray()[0], lseTensor.toFlatArray()[0]);
         }
     }
 
