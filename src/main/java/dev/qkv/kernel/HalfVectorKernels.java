@@ -13,26 +13,34 @@ import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * {@link VectorKernels#scores} and {@link VectorKernels#accumulate} for keys and values stored as
- * {@link ElementType#F16} or {@link ElementType#BF16}. A chunk of {@link #CHUNK} rows at a time is widened in
- * registers — each load reads {@code L} halves (L the lanes of {@link VectorKernels#SPECIES}), sign-extends them to
- * ints ({@code vpmovsxwd}) and turns them into floats exactly — and stored to a scratch block that stays in L1
- * (8 KiB at d = 128), which the float32 kernels then score or accumulate. Memory is read at two bytes an element;
- * the block costs a store and a load in L1 per element.
+ * {@link VectorKernels#scores}, {@link VectorKernels#streamScores} and {@link VectorKernels#accumulate} for keys and
+ * values stored as {@link ElementType#F16} or {@link ElementType#BF16}. Each load reads {@code L} halves (L the lanes
+ * of {@link VectorKernels#SPECIES}), sign-extends them to ints ({@code vpmovsxwd}) and turns them into floats exactly.
+ * Memory is read at two bytes an element.
  *
- * <p>Why not FMA straight from the widened registers: a loop with four widenings and their FMAs (one query load
- * feeding four keys, as the float32 kernel does) is more than C2 inlines ({@code NodeCountInliningCutoff}, "callee
- * is too large" for the widening): it then boxed every widened vector on the heap, 80 MB per call at m = 65536,
- * d = 128, and ran 70 times slower than bfloat16. A loop with one widening and one store is inlined whole.
+ * <ul>
+ *   <li>{@link #streamScores} (keys from memory, one at a time) and {@link #accumulate} feed each widened vector
+ *       straight to its FMA.
+ *   <li>{@link #scores} (keys in cache, four at a time) widens a chunk of {@link #CHUNK} rows into a scratch block
+ *       that stays in L1 (8 KiB at d = 128), which the float32 kernel then scores; the block costs a store and a load
+ *       in L1 per element.
+ * </ul>
+ *
+ * <p>Why the four-key kernel goes through a block: a loop with four widenings and their FMAs (one query load feeding
+ * four keys, as the float32 kernel does) is more than C2 inlines ({@code NodeCountInliningCutoff}, "callee is too
+ * large" for the widening): it then boxed every widened vector on the heap, 80 MB per call at m = 65536, d = 128, and
+ * ran 70 times slower than bfloat16. A loop with one widening is inlined whole.
  *
  * <p>JDK 25's Vector API has no half-float lane type or conversion ({@code VectorOperators.S2F} converts the
  * integer value, not the bits; the {@code Float16Vector} of JDK-8370691 is not in 25), so the widening is integer
  * and float lane-wise operations that C2 compiles to single instructions: bfloat16 is the top half of a float32
  * ({@code bits << 16}); binary16 is described at {@link #f16}.
  *
- * <p>Since the float32 kernels run on the exact widening, scores and accumulations of a half tensor are bitwise
- * those of {@code convertTo(arena, F32)} of it, whatever those kernels do, and their error bounds hold with the
- * rounded halves as the exact inputs. Thread-safe: each thread widens into a block of its own.
+ * <p>Scores and accumulations of a half tensor are bitwise those of {@code convertTo(arena, F32)} of it: through the
+ * block, the float32 kernels run on the exact widening; straight from registers, the FMAs and lane sums are those of
+ * the float32 kernels, in their order (once C2 has compiled both: before, the Java fallback sums lanes in another
+ * order). Their error bounds hold with the rounded halves as the exact inputs. Thread-safe: each thread widens into a
+ * block of its own.
  */
 final class HalfVectorKernels {
 
@@ -58,7 +66,6 @@ final class HalfVectorKernels {
      * time, written through the cache instead of reused in L1, and garbage.
      */
     private static final ThreadLocal<Block> KEY_BLOCKS = ThreadLocal.withInitial(() -> new Block(1));
-    private static final ThreadLocal<Block> VALUE_BLOCKS = ThreadLocal.withInitial(() -> new Block(1));
 
     /** {@link #CHUNK} rows of {@code cols} floats, the same memory as a float32 tensor, and a chunk's scores. */
     private record Block(int cols, float[] rows, Tensor tensor, float[] scores) {
@@ -71,7 +78,7 @@ final class HalfVectorKernels {
         }
     }
 
-    /** This thread's block of {@code blocks} for rows of {@code cols}: one for keys, one for values (d ≠ dv). */
+    /** This thread's block of {@code blocks} for rows of {@code cols}. */
     private static Block block(ThreadLocal<Block> blocks, int cols) {
         Block b = blocks.get();
         if (b.cols() != cols) {
@@ -93,13 +100,189 @@ final class HalfVectorKernels {
         }
     }
 
-    /** {@link Kernels#accumulate} for half values, chunk by chunk through {@code f32}. */
-    static void accumulate(VectorKernels f32, float[] weights, int at, Tensor values, int from, int to, float[] acc) {
-        Block block = block(VALUE_BLOCKS, values.cols());
-        for (int start = from; start < to; start += CHUNK) {
-            int rows = Math.min(CHUNK, to - start);
-            widen(values, start, rows, block.rows());
-            f32.accumulate(weights, at + start - from, block.tensor(), 0, rows, acc);
+    /**
+     * {@link Kernels#streamScores} for half keys: one key at a time, each vector of the key widened in registers and
+     * fed straight to its FMA, with no block. The chain of FMAs and the lane sum are those of the float32
+     * {@code streamScores}, so the same bits as it on the widened keys. Over 2²⁰ keys at d = 128 (AVX-512, a
+     * throwaway probe) scoring took 9–11 ms in bfloat16 from memory against 23–26 through the block, and 17–19 for
+     * the float32 keys.
+     */
+    static void streamScores(Score score, Tensor queries, int query, Tensor keys, int from, int to, float[] scores) {
+        int d = queries.cols();
+        boolean dot = score.kind() == Score.Kind.DOT;
+        float factor = dot ? score.factor() : -score.factor();
+        MemorySegment q = queries.segment().asSlice(queries.rowOffset(query), 4L * d);
+        // One loop per score and element type, like the float32 kernels: a widened vector or a sum merged from two
+        // branches is boxed by C2, and a boxed sum's lane sum ran as Java code, in another order (one ulp off the
+        // float32 kernel at 128 bits, d = 3, for good).
+        if (keys.elementType() == ElementType.BF16) {
+            if (dot) {
+                dotBf16InOrder(q, keys, from, to, factor, scores);
+            } else {
+                distanceBf16InOrder(q, keys, from, to, factor, scores);
+            }
+        } else if (dot) {
+            dotF16InOrder(q, keys, from, to, factor, scores);
+        } else {
+            distanceF16InOrder(q, keys, from, to, factor, scores);
+        }
+    }
+
+    /**
+     * {@code scores[j − from] = factor · qᵀk_j}, one key at a time: a slice of the row, whose length is known, so C2
+     * drops the bounds check of every load (three times faster in cache than offsets into the whole segment).
+     */
+    private static void dotBf16InOrder(MemorySegment q, Tensor keys, int from, int to, float factor, float[] scores) {
+        int d = keys.cols();
+        int full = d - d % LANES;
+        VectorMask<Float> tail = SPECIES.indexInRange(full, d);
+        VectorMask<Short> halfTail = HALVES.indexInRange(full, d);
+        for (int j = from; j < to; j++) {
+            MemorySegment key = keys.segment().asSlice(keys.rowOffset(j), 2L * d);
+            FloatVector a = FloatVector.zero(SPECIES);
+            for (int i = 0; i < full; i += LANES) {
+                a = query(q, i).fma(bf16(halves(key, i)), a);
+            }
+            if (full < d) {
+                a = query(q, full, tail).fma(bf16(halves(key, full, halfTail)), a);
+            }
+            scores[j - from] = factor * VectorKernels.laneSum(a);
+        }
+    }
+
+    /** {@link #dotBf16InOrder} for binary16 keys. */
+    private static void dotF16InOrder(MemorySegment q, Tensor keys, int from, int to, float factor, float[] scores) {
+        int d = keys.cols();
+        int full = d - d % LANES;
+        VectorMask<Float> tail = SPECIES.indexInRange(full, d);
+        VectorMask<Short> halfTail = HALVES.indexInRange(full, d);
+        for (int j = from; j < to; j++) {
+            MemorySegment key = keys.segment().asSlice(keys.rowOffset(j), 2L * d);
+            FloatVector a = FloatVector.zero(SPECIES);
+            for (int i = 0; i < full; i += LANES) {
+                a = query(q, i).fma(f16(halves(key, i)), a);
+            }
+            if (full < d) {
+                a = query(q, full, tail).fma(f16(halves(key, full, halfTail)), a);
+            }
+            scores[j - from] = factor * VectorKernels.laneSum(a);
+        }
+    }
+
+    /** {@link #dotBf16InOrder} for {@code factor · ‖q − k_j‖²}, each difference squared by one FMA. */
+    private static void distanceBf16InOrder(MemorySegment q, Tensor keys, int from, int to, float factor,
+            float[] scores) {
+        int d = keys.cols();
+        int full = d - d % LANES;
+        VectorMask<Float> tail = SPECIES.indexInRange(full, d);
+        VectorMask<Short> halfTail = HALVES.indexInRange(full, d);
+        for (int j = from; j < to; j++) {
+            MemorySegment key = keys.segment().asSlice(keys.rowOffset(j), 2L * d);
+            FloatVector a = FloatVector.zero(SPECIES);
+            for (int i = 0; i < full; i += LANES) {
+                FloatVector diff = query(q, i).sub(bf16(halves(key, i)));
+                a = diff.fma(diff, a);
+            }
+            if (full < d) {
+                FloatVector diff = query(q, full, tail).sub(bf16(halves(key, full, halfTail)));
+                a = diff.fma(diff, a);
+            }
+            scores[j - from] = factor * VectorKernels.laneSum(a);
+        }
+    }
+
+    /** {@link #distanceBf16InOrder} for binary16 keys. */
+    private static void distanceF16InOrder(MemorySegment q, Tensor keys, int from, int to, float factor,
+            float[] scores) {
+        int d = keys.cols();
+        int full = d - d % LANES;
+        VectorMask<Float> tail = SPECIES.indexInRange(full, d);
+        VectorMask<Short> halfTail = HALVES.indexInRange(full, d);
+        for (int j = from; j < to; j++) {
+            MemorySegment key = keys.segment().asSlice(keys.rowOffset(j), 2L * d);
+            FloatVector a = FloatVector.zero(SPECIES);
+            for (int i = 0; i < full; i += LANES) {
+                FloatVector diff = query(q, i).sub(f16(halves(key, i)));
+                a = diff.fma(diff, a);
+            }
+            if (full < d) {
+                FloatVector diff = query(q, full, tail).sub(f16(halves(key, full, halfTail)));
+                a = diff.fma(diff, a);
+            }
+            scores[j - from] = factor * VectorKernels.laneSum(a);
+        }
+    }
+
+    /** The query's floats from element {@code i}. */
+    private static FloatVector query(MemorySegment q, int i) {
+        return FloatVector.fromMemorySegment(SPECIES, q, 4L * i, ORDER);
+    }
+
+    private static FloatVector query(MemorySegment q, int i, VectorMask<Float> m) {
+        return FloatVector.fromMemorySegment(SPECIES, q, 4L * i, ORDER, m);
+    }
+
+    /** {@link #LANES} halves of a row from element {@code i}, sign-extended to ints. */
+    private static IntVector halves(MemorySegment row, int i) {
+        return halves(ShortVector.fromMemorySegment(HALVES, row, 2L * i, ORDER));
+    }
+
+    private static IntVector halves(MemorySegment row, int i, VectorMask<Short> m) {
+        return halves(ShortVector.fromMemorySegment(HALVES, row, 2L * i, ORDER, m));
+    }
+
+    /**
+     * {@link Kernels#accumulate} for half values: row by row, each vector of the row widened in registers and fed to
+     * its FMA with the row's weight, the sums loaded from and stored to {@code acc} (in L1) around it, a masked vector
+     * for the last columns. Every column sums its rows in row order with one FMA each, as the float32 kernel does:
+     * the same bits as it on the widened values.
+     *
+     * <p>Not the float32 kernel's eight vectors of sums held in registers across rows: eight widenings in one loop
+     * (four for binary16) are more than C2 inlines, and it boxed them, 136 bytes a row (285 MB per call over 2²⁰ rows
+     * at dv = 128, binary16). With one widening in the loop over columns nothing is allocated.
+     */
+    static void accumulate(float[] weights, int at, Tensor values, int from, int to, float[] acc) {
+        if (values.elementType() == ElementType.BF16) {
+            accumulateBf16(weights, at, values, from, to, acc);
+        } else {
+            accumulateF16(weights, at, values, from, to, acc);
+        }
+    }
+
+    private static void accumulateBf16(float[] weights, int at, Tensor values, int from, int to, float[] acc) {
+        int dv = values.cols();
+        int full = dv - dv % LANES;
+        VectorMask<Float> tail = SPECIES.indexInRange(full, dv);
+        VectorMask<Short> halfTail = HALVES.indexInRange(full, dv);
+        for (int i = from; i < to; i++) {
+            MemorySegment row = values.segment().asSlice(values.rowOffset(i), 2L * dv); // no bounds check per load
+            FloatVector w = FloatVector.broadcast(SPECIES, weights[at + i - from]);
+            for (int j = 0; j < full; j += LANES) {
+                bf16(halves(row, j)).fma(w, FloatVector.fromArray(SPECIES, acc, j)).intoArray(acc, j);
+            }
+            if (full < dv) {
+                bf16(halves(row, full, halfTail)).fma(w, FloatVector.fromArray(SPECIES, acc, full, tail))
+                        .intoArray(acc, full, tail);
+            }
+        }
+    }
+
+    /** {@link #accumulateBf16} for binary16 values. */
+    private static void accumulateF16(float[] weights, int at, Tensor values, int from, int to, float[] acc) {
+        int dv = values.cols();
+        int full = dv - dv % LANES;
+        VectorMask<Float> tail = SPECIES.indexInRange(full, dv);
+        VectorMask<Short> halfTail = HALVES.indexInRange(full, dv);
+        for (int i = from; i < to; i++) {
+            MemorySegment row = values.segment().asSlice(values.rowOffset(i), 2L * dv);
+            FloatVector w = FloatVector.broadcast(SPECIES, weights[at + i - from]);
+            for (int j = 0; j < full; j += LANES) {
+                f16(halves(row, j)).fma(w, FloatVector.fromArray(SPECIES, acc, j)).intoArray(acc, j);
+            }
+            if (full < dv) {
+                f16(halves(row, full, halfTail)).fma(w, FloatVector.fromArray(SPECIES, acc, full, tail))
+                        .intoArray(acc, full, tail);
+            }
         }
     }
 

@@ -7,6 +7,7 @@ import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -81,27 +82,31 @@ public final class VectorKernels implements Kernels {
     public float dot(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int length) {
         VectorSpecies<Float> s = SPECIES;
         int step = s.length();
+        // Slices of known length: C2 drops the bounds check of each load, which it keeps for offsets into the whole
+        // segments (that loop measured 0.5-0.7x Lucene's over float[] at d = 100 and 128).
+        MemorySegment a = x.asSlice(xOffset, 4L * length);
+        MemorySegment b = y.asSlice(yOffset, 4L * length);
         // Four accumulators: an FMA waits about 4 cycles for its previous result, so one chain would
         // use a quarter of one FMA pipe.
         FloatVector a0 = FloatVector.zero(s);
         FloatVector a1 = FloatVector.zero(s);
         FloatVector a2 = FloatVector.zero(s);
         FloatVector a3 = FloatVector.zero(s);
+        long bytes = 4L * step;
         int i = 0;
         for (; i <= length - 4 * step; i += 4 * step) {
-            long b = 4L * i;
-            long bytes = 4L * step;
-            a0 = load(s, x, xOffset + b).fma(load(s, y, yOffset + b), a0);
-            a1 = load(s, x, xOffset + b + bytes).fma(load(s, y, yOffset + b + bytes), a1);
-            a2 = load(s, x, xOffset + b + 2 * bytes).fma(load(s, y, yOffset + b + 2 * bytes), a2);
-            a3 = load(s, x, xOffset + b + 3 * bytes).fma(load(s, y, yOffset + b + 3 * bytes), a3);
+            long o = 4L * i;
+            a0 = load(s, a, o).fma(load(s, b, o), a0);
+            a1 = load(s, a, o + bytes).fma(load(s, b, o + bytes), a1);
+            a2 = load(s, a, o + 2 * bytes).fma(load(s, b, o + 2 * bytes), a2);
+            a3 = load(s, a, o + 3 * bytes).fma(load(s, b, o + 3 * bytes), a3);
         }
         for (; i <= length - step; i += step) {
-            a0 = load(s, x, xOffset + 4L * i).fma(load(s, y, yOffset + 4L * i), a0);
+            a0 = load(s, a, 4L * i).fma(load(s, b, 4L * i), a0);
         }
         if (i < length) {
             VectorMask<Float> m = s.indexInRange(i, length);
-            a1 = load(s, x, xOffset + 4L * i, m).fma(load(s, y, yOffset + 4L * i, m), a1);
+            a1 = load(s, a, 4L * i, m).fma(load(s, b, 4L * i, m), a1);
         }
         return a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
     }
@@ -110,30 +115,32 @@ public final class VectorKernels implements Kernels {
     public float squaredDistance(MemorySegment x, long xOffset, MemorySegment y, long yOffset, int length) {
         VectorSpecies<Float> s = SPECIES;
         int step = s.length();
+        MemorySegment a = x.asSlice(xOffset, 4L * length); // as in dot: no bounds check per load
+        MemorySegment b = y.asSlice(yOffset, 4L * length);
         FloatVector a0 = FloatVector.zero(s);
         FloatVector a1 = FloatVector.zero(s);
         FloatVector a2 = FloatVector.zero(s);
         FloatVector a3 = FloatVector.zero(s);
+        long bytes = 4L * step;
         int i = 0;
         for (; i <= length - 4 * step; i += 4 * step) {
-            long b = 4L * i;
-            long bytes = 4L * step;
-            FloatVector d0 = load(s, x, xOffset + b).sub(load(s, y, yOffset + b));
-            FloatVector d1 = load(s, x, xOffset + b + bytes).sub(load(s, y, yOffset + b + bytes));
-            FloatVector d2 = load(s, x, xOffset + b + 2 * bytes).sub(load(s, y, yOffset + b + 2 * bytes));
-            FloatVector d3 = load(s, x, xOffset + b + 3 * bytes).sub(load(s, y, yOffset + b + 3 * bytes));
+            long o = 4L * i;
+            FloatVector d0 = load(s, a, o).sub(load(s, b, o));
+            FloatVector d1 = load(s, a, o + bytes).sub(load(s, b, o + bytes));
+            FloatVector d2 = load(s, a, o + 2 * bytes).sub(load(s, b, o + 2 * bytes));
+            FloatVector d3 = load(s, a, o + 3 * bytes).sub(load(s, b, o + 3 * bytes));
             a0 = d0.fma(d0, a0);
             a1 = d1.fma(d1, a1);
             a2 = d2.fma(d2, a2);
             a3 = d3.fma(d3, a3);
         }
         for (; i <= length - step; i += step) {
-            FloatVector d0 = load(s, x, xOffset + 4L * i).sub(load(s, y, yOffset + 4L * i));
+            FloatVector d0 = load(s, a, 4L * i).sub(load(s, b, 4L * i));
             a0 = d0.fma(d0, a0);
         }
         if (i < length) {
             VectorMask<Float> m = s.indexInRange(i, length);
-            FloatVector d1 = load(s, x, xOffset + 4L * i, m).sub(load(s, y, yOffset + 4L * i, m));
+            FloatVector d1 = load(s, a, 4L * i, m).sub(load(s, b, 4L * i, m));
             a1 = d1.fma(d1, a1);
         }
         return a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
@@ -161,7 +168,11 @@ public final class VectorKernels implements Kernels {
     private void scores(Score score, Tensor queries, int query, Tensor keys, int from, int to, float[] scores,
             boolean inOrder) {
         if (keys.elementType() != ElementType.F32) {
-            HalfVectorKernels.scores(this, score, queries, query, keys, from, to, scores);
+            if (inOrder) {
+                HalfVectorKernels.streamScores(score, queries, query, keys, from, to, scores);
+            } else {
+                HalfVectorKernels.scores(this, score, queries, query, keys, from, to, scores);
+            }
             return;
         }
         MemorySegment q = queries.segment();
@@ -207,16 +218,17 @@ public final class VectorKernels implements Kernels {
         int step = s.length();
         int full = d - d % step;
         VectorMask<Float> tail = s.indexInRange(full, d);
+        MemorySegment query = q.asSlice(qOffset, 4L * d);
         for (int j = 0; j < count; j++) {
-            long key = kOffset + j * stride;
+            MemorySegment key = k.asSlice(kOffset + j * stride, 4L * d);
             FloatVector a = FloatVector.zero(s);
             for (int i = 0; i < full; i += step) {
-                a = load(s, q, qOffset + 4L * i).fma(load(s, k, key + 4L * i), a);
+                a = load(s, query, 4L * i).fma(load(s, key, 4L * i), a);
             }
             if (full < d) {
-                a = load(s, q, qOffset + 4L * full, tail).fma(load(s, k, key + 4L * full, tail), a);
+                a = load(s, query, 4L * full, tail).fma(load(s, key, 4L * full, tail), a);
             }
-            scores[j] = factor * a.reduceLanes(VectorOperators.ADD);
+            scores[j] = factor * laneSum(a);
         }
     }
 
@@ -227,18 +239,19 @@ public final class VectorKernels implements Kernels {
         int step = s.length();
         int full = d - d % step;
         VectorMask<Float> tail = s.indexInRange(full, d);
+        MemorySegment query = q.asSlice(qOffset, 4L * d);
         for (int j = 0; j < count; j++) {
-            long key = kOffset + j * stride;
+            MemorySegment key = k.asSlice(kOffset + j * stride, 4L * d);
             FloatVector a = FloatVector.zero(s);
             for (int i = 0; i < full; i += step) {
-                FloatVector diff = load(s, q, qOffset + 4L * i).sub(load(s, k, key + 4L * i));
+                FloatVector diff = load(s, query, 4L * i).sub(load(s, key, 4L * i));
                 a = diff.fma(diff, a);
             }
             if (full < d) {
-                FloatVector diff = load(s, q, qOffset + 4L * full, tail).sub(load(s, k, key + 4L * full, tail));
+                FloatVector diff = load(s, query, 4L * full, tail).sub(load(s, key, 4L * full, tail));
                 a = diff.fma(diff, a);
             }
-            scores[j] = factor * a.reduceLanes(VectorOperators.ADD);
+            scores[j] = factor * laneSum(a);
         }
     }
 
@@ -266,32 +279,35 @@ public final class VectorKernels implements Kernels {
         int step = s.length();
         int full = d - d % step;
         VectorMask<Float> tail = s.indexInRange(full, d);
+        MemorySegment query = q.asSlice(qOffset, 4L * d);
         for (int j = 0; j < count; j += 4) {
             long key = kOffset + j * stride;
+            // Slices of known length: C2 drops the bounds check of each load (see dotScoresInOrder).
+            MemorySegment k0 = k.asSlice(key, 4L * d);
+            MemorySegment k1 = k.asSlice(key + stride, 4L * d);
+            MemorySegment k2 = k.asSlice(key + 2 * stride, 4L * d);
+            MemorySegment k3 = k.asSlice(key + 3 * stride, 4L * d);
             FloatVector a0 = FloatVector.zero(s);
             FloatVector a1 = FloatVector.zero(s);
             FloatVector a2 = FloatVector.zero(s);
             FloatVector a3 = FloatVector.zero(s);
             for (int i = 0; i < full; i += step) {
-                long b = key + 4L * i;
-                FloatVector qv = load(s, q, qOffset + 4L * i);
-                a0 = qv.fma(load(s, k, b), a0);
-                a1 = qv.fma(load(s, k, b + stride), a1);
-                a2 = qv.fma(load(s, k, b + 2 * stride), a2);
-                a3 = qv.fma(load(s, k, b + 3 * stride), a3);
+                long b = 4L * i;
+                FloatVector qv = load(s, query, b);
+                a0 = qv.fma(load(s, k0, b), a0);
+                a1 = qv.fma(load(s, k1, b), a1);
+                a2 = qv.fma(load(s, k2, b), a2);
+                a3 = qv.fma(load(s, k3, b), a3);
             }
             if (full < d) {
-                long b = key + 4L * full;
-                FloatVector qv = load(s, q, qOffset + 4L * full, tail);
-                a0 = qv.fma(load(s, k, b, tail), a0);
-                a1 = qv.fma(load(s, k, b + stride, tail), a1);
-                a2 = qv.fma(load(s, k, b + 2 * stride, tail), a2);
-                a3 = qv.fma(load(s, k, b + 3 * stride, tail), a3);
+                long b = 4L * full;
+                FloatVector qv = load(s, query, b, tail);
+                a0 = qv.fma(load(s, k0, b, tail), a0);
+                a1 = qv.fma(load(s, k1, b, tail), a1);
+                a2 = qv.fma(load(s, k2, b, tail), a2);
+                a3 = qv.fma(load(s, k3, b, tail), a3);
             }
-            scores[at + j] = factor * a0.reduceLanes(VectorOperators.ADD);
-            scores[at + j + 1] = factor * a1.reduceLanes(VectorOperators.ADD);
-            scores[at + j + 2] = factor * a2.reduceLanes(VectorOperators.ADD);
-            scores[at + j + 3] = factor * a3.reduceLanes(VectorOperators.ADD);
+            laneSums(a0, a1, a2, a3, factor, scores, at + j);
         }
     }
 
@@ -331,10 +347,7 @@ public final class VectorKernels implements Kernels {
                 a2 = d2.fma(d2, a2);
                 a3 = d3.fma(d3, a3);
             }
-            scores[at + j] = factor * a0.reduceLanes(VectorOperators.ADD);
-            scores[at + j + 1] = factor * a1.reduceLanes(VectorOperators.ADD);
-            scores[at + j + 2] = factor * a2.reduceLanes(VectorOperators.ADD);
-            scores[at + j + 3] = factor * a3.reduceLanes(VectorOperators.ADD);
+            laneSums(a0, a1, a2, a3, factor, scores, at + j);
         }
     }
 
@@ -432,7 +445,7 @@ public final class VectorKernels implements Kernels {
     @Override
     public void accumulate(float[] weights, int at, Tensor values, int from, int to, float[] acc) {
         if (values.elementType() != ElementType.F32) {
-            HalfVectorKernels.accumulate(this, weights, at, values, from, to, acc);
+            HalfVectorKernels.accumulate(weights, at, values, from, to, acc);
             return;
         }
         MemorySegment v = values.segment();
@@ -488,15 +501,16 @@ public final class VectorKernels implements Kernels {
         FloatVector a6 = FloatVector.fromArray(s, acc, at + 6 * n);
         FloatVector a7 = FloatVector.fromArray(s, acc, at + 7 * n);
         for (int i = 0; i < count; i++, row += stride) {
+            MemorySegment r = v.asSlice(row, 8 * bytes); // a slice of known length: no bounds check per load
             FloatVector weight = FloatVector.broadcast(s, weights[w + i]);
-            a0 = load(s, v, row).fma(weight, a0);
-            a1 = load(s, v, row + bytes).fma(weight, a1);
-            a2 = load(s, v, row + 2 * bytes).fma(weight, a2);
-            a3 = load(s, v, row + 3 * bytes).fma(weight, a3);
-            a4 = load(s, v, row + 4 * bytes).fma(weight, a4);
-            a5 = load(s, v, row + 5 * bytes).fma(weight, a5);
-            a6 = load(s, v, row + 6 * bytes).fma(weight, a6);
-            a7 = load(s, v, row + 7 * bytes).fma(weight, a7);
+            a0 = load(s, r, 0).fma(weight, a0);
+            a1 = load(s, r, bytes).fma(weight, a1);
+            a2 = load(s, r, 2 * bytes).fma(weight, a2);
+            a3 = load(s, r, 3 * bytes).fma(weight, a3);
+            a4 = load(s, r, 4 * bytes).fma(weight, a4);
+            a5 = load(s, r, 5 * bytes).fma(weight, a5);
+            a6 = load(s, r, 6 * bytes).fma(weight, a6);
+            a7 = load(s, r, 7 * bytes).fma(weight, a7);
         }
         a0.intoArray(acc, at);
         a1.intoArray(acc, at + n);
@@ -519,11 +533,12 @@ public final class VectorKernels implements Kernels {
         FloatVector a2 = FloatVector.fromArray(s, acc, at + 2 * n);
         FloatVector a3 = FloatVector.fromArray(s, acc, at + 3 * n);
         for (int i = 0; i < count; i++, row += stride) {
+            MemorySegment r = v.asSlice(row, 4 * bytes); // a slice of known length: no bounds check per load
             FloatVector weight = FloatVector.broadcast(s, weights[w + i]);
-            a0 = load(s, v, row).fma(weight, a0);
-            a1 = load(s, v, row + bytes).fma(weight, a1);
-            a2 = load(s, v, row + 2 * bytes).fma(weight, a2);
-            a3 = load(s, v, row + 3 * bytes).fma(weight, a3);
+            a0 = load(s, r, 0).fma(weight, a0);
+            a1 = load(s, r, bytes).fma(weight, a1);
+            a2 = load(s, r, 2 * bytes).fma(weight, a2);
+            a3 = load(s, r, 3 * bytes).fma(weight, a3);
         }
         a0.intoArray(acc, at);
         a1.intoArray(acc, at + n);
@@ -860,6 +875,71 @@ public final class VectorKernels implements Kernels {
             a0.intoArray(acc, aOff + c);
             a1.intoArray(acc, aOff + c + LANES);
         }
+    }
+
+    /** Lane i to lane i xor w: halves, quarters, ... of a vector swapped (the identity where w is not below L). */
+    private static final VectorShuffle<Float> FLIP_HALF = flip(LANES / 2);
+    private static final VectorShuffle<Float> FLIP_QUARTER = flip(LANES / 4);
+    private static final VectorShuffle<Float> FLIP_2 = flip(2);
+    private static final VectorShuffle<Float> FLIP_1 = flip(1);
+    /** The lanes of the upper half, and of the upper quarter of each half. */
+    private static final VectorMask<Float> UPPER_HALF = lanesWith(LANES / 2);
+    private static final VectorMask<Float> UPPER_QUARTER = lanesWith(LANES / 4);
+
+    private static VectorShuffle<Float> flip(int w) {
+        return VectorShuffle.fromOp(SPECIES, i -> w < LANES ? i ^ w : i);
+    }
+
+    private static VectorMask<Float> lanesWith(int bit) {
+        boolean[] set = new boolean[LANES];
+        for (int i = 0; i < LANES; i++) {
+            set[i] = (i & bit) != 0;
+        }
+        return VectorMask.fromArray(SPECIES, set, 0);
+    }
+
+    /**
+     * The sum of a score's lanes, in one fixed order: lane i plus lane i + L/2, then of those i plus i + L/4, and so
+     * on down to one lane, by lane swaps and lane-wise adds, which give the same floats compiled or not. Not
+     * {@code reduceLanes(ADD)}, whose order the Vector API leaves open: C2 compiled it in another order in one method
+     * than in another, and than the Java fallback (one ulp apart at 128 bits, d = 3, for good, between the four-key
+     * and the one-key kernel, once the one-key kernel read slices). Every score kernel, float32 or half, sums its
+     * lanes here or in {@link #laneSums}, in this order, so a key's score depends on the query and the key alone.
+     */
+    static float laneSum(FloatVector a) {
+        a = a.add(a.rearrange(FLIP_HALF));
+        a = a.add(a.rearrange(FLIP_QUARTER));
+        if (LANES >= 16) {
+            a = a.add(a.rearrange(FLIP_2));
+        }
+        if (LANES >= 8) {
+            a = a.add(a.rearrange(FLIP_1));
+        }
+        return a.lane(0);
+    }
+
+    /**
+     * {@code factor ·} {@link #laneSum} of four keys' sums into {@code out[at]} to {@code out[at + 3]}, with the same
+     * adds of the same lanes, two keys per vector in the first step and four in the rest: 20 vector operations for
+     * four keys, where four {@code laneSum}s take 32. Key 0 ends in lane 0, key 1 in lane L/2, key 2 in L/4 and key
+     * 3 in 3L/4 (a lane's add has the same operands as in {@code laneSum}, at times in the other order: the same
+     * float).
+     */
+    private static void laneSums(FloatVector a0, FloatVector a1, FloatVector a2, FloatVector a3, float factor,
+            float[] out, int at) {
+        FloatVector b01 = a0.blend(a1, UPPER_HALF).add(a1.blend(a0, UPPER_HALF).rearrange(FLIP_HALF));
+        FloatVector b23 = a2.blend(a3, UPPER_HALF).add(a3.blend(a2, UPPER_HALF).rearrange(FLIP_HALF));
+        FloatVector c = b01.blend(b23, UPPER_QUARTER).add(b23.blend(b01, UPPER_QUARTER).rearrange(FLIP_QUARTER));
+        if (LANES >= 16) {
+            c = c.add(c.rearrange(FLIP_2));
+        }
+        if (LANES >= 8) {
+            c = c.add(c.rearrange(FLIP_1));
+        }
+        out[at] = factor * c.lane(0);
+        out[at + 1] = factor * c.lane(LANES / 2);
+        out[at + 2] = factor * c.lane(LANES / 4);
+        out[at + 3] = factor * c.lane(LANES / 2 + LANES / 4);
     }
 
     private static FloatVector load(VectorSpecies<Float> s, MemorySegment segment, long offset) {

@@ -11,14 +11,13 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import java.util.SplittableRandom;
-import java.util.function.Supplier;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * The kernels on float16 and bfloat16 keys and values ({@link HalfScalarKernels}, {@link HalfVectorKernels}, reached
- * through {@link Kernels#scores} and {@link Kernels#accumulate}): every one of the 65536 bit patterns widens to the
- * float {@link Float#float16ToFloat} (or {@code bits << 16}) gives, and scores and accumulations are bitwise those
+ * through {@link Kernels#scores}, {@link Kernels#streamScores} and {@link Kernels#accumulate}): every one of the 65536
+ * bit patterns widens to the float {@link Float#float16ToFloat} (or {@code bits << 16}) gives, and scores and accumulations are bitwise those
  * of the float32 widening of the same tensor, at the dimensions that take each path of the kernels (full vectors,
  * masked tails, the last four keys scored again, fewer than four keys, row strides longer than a row).
  */
@@ -32,14 +31,19 @@ class HalfKernelsTest {
     }
 
     /**
-     * One row of 65536 + 7 values, every bit pattern and 7 more for the masked tail, accumulated with weight 1 onto
-     * −0: {@code fma(x, 1, −0) = x} for every x, −0 included, so acc holds each widened value. NaNs compare as NaN
-     * (FMA may quiet a signalling NaN's payload).
+     * One row of every bit pattern, accumulated with weight 1 onto −0: {@code fma(x, 1, −0) = x} for every x, −0
+     * included, so acc holds each widened value. NaNs compare as NaN (FMA may quiet a signalling NaN's payload). A row
+     * of 65536 values, a whole number of chunks of four vectors at every width, takes the vector kernels' widening in
+     * registers; 65536 + 7, with a masked tail, their widening into a block.
      */
     @ParameterizedTest
     @MethodSource("kernelsAndTypes")
     void everyBitPatternWidensExactly(Kernels kernels, ElementType type) {
-        int n = 65536 + 7;
+        everyBitPatternWidensExactly(kernels, type, 65536);
+        everyBitPatternWidensExactly(kernels, type, 65536 + 7);
+    }
+
+    private static void everyBitPatternWidensExactly(Kernels kernels, ElementType type, int n) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment bits = arena.allocate(2L * n, 64);
             for (int i = 0; i < n; i++) {
@@ -93,16 +97,18 @@ class HalfKernelsTest {
                         weights[i] = (float) random.nextDouble();
                     }
                     for (Score score : new Score[] {Score.dot(0.3f), Score.negativeSquaredDistance(0.7f)}) {
+                        // From the first call: every score kernel sums lanes in one fixed order in every tier
+                        // (VectorKernels.laneSum), the block path through the float32 kernel, the streamed one in
+                        // kernels of its own.
                         String what = score.kind() + ", d = " + d + ", m = " + m + ", " + type;
-                        sameBits(() -> {
-                            float[] s = new float[m];
-                            kernels.scores(score, query, 0, keys32, 0, m, s);
-                            return s;
-                        }, () -> {
-                            float[] s = new float[m];
-                            kernels.scores(score, query, 0, keys, 0, m, s);
-                            return s;
-                        }, "scores, " + what);
+                        float[] expected = new float[m];
+                        float[] half = new float[m];
+                        float[] streamed = new float[m];
+                        kernels.scores(score, query, 0, keys32, 0, m, expected);
+                        kernels.scores(score, query, 0, keys, 0, m, half);
+                        kernels.streamScores(score, query, 0, keys, 0, m, streamed);
+                        assertArrayEquals(expected, half, "scores, " + what);
+                        assertArrayEquals(expected, streamed, "streamScores, " + what);
                     }
                     float[] acc32 = new float[d];
                     float[] acc = new float[d];
@@ -112,26 +118,5 @@ class HalfKernelsTest {
                 }
             }
         }
-    }
-
-    /**
-     * The scores' lane sums change bits when C2 compiles a kernel (see {@code PropertyChecks.sameBits}), and the half
-     * kernels compile at other times than the float32 ones: a difference counts only while the reference holds still,
-     * and only when seen in 3 attempts (the half call can meet C2's switch on its own once: one ulp in a CI-style run
-     * on 2026-12-02). A wrong widening differs in every attempt.
-     */
-    private static void sameBits(Supplier<float[]> reference, Supplier<float[]> other, String what) {
-        int differing = 0;
-        for (int attempt = 0; attempt < 10; attempt++) {
-            float[] before = reference.get();
-            float[] result = other.get();
-            float[] after = reference.get();
-            if (Arrays.equals(before, after) && (Arrays.equals(before, result) || ++differing == 3)) {
-                assertArrayEquals(before, result, what);
-                return;
-            }
-        }
-        throw new AssertionError(what + ": the reference never held still, or the half result differed "
-                + differing + " times while it did");
     }
 }
