@@ -37,10 +37,9 @@ import jdk.incubator.vector.VectorSpecies;
  * ({@code bits << 16}); binary16 is described at {@link #f16}.
  *
  * <p>Scores and accumulations of a half tensor are bitwise those of {@code convertTo(arena, F32)} of it: through the
- * block, the float32 kernels run on the exact widening; straight from registers, the FMAs and lane sums are those of
- * the float32 kernels, in their order (once C2 has compiled both: before, the Java fallback sums lanes in another
- * order). Their error bounds hold with the rounded halves as the exact inputs. Thread-safe: each thread widens into a
- * block of its own.
+ * block, the float32 kernels run on the exact widening; straight from registers, the FMAs are those of the float32
+ * kernels, in their order, and the lane sums {@link VectorKernels#laneSum}'s, fixed in every tier. Their error bounds
+ * hold with the rounded halves as the exact inputs. Thread-safe: each thread widens into a block of its own.
  */
 final class HalfVectorKernels {
 
@@ -112,9 +111,8 @@ final class HalfVectorKernels {
         boolean dot = score.kind() == Score.Kind.DOT;
         float factor = dot ? score.factor() : -score.factor();
         MemorySegment q = queries.segment().asSlice(queries.rowOffset(query), 4L * d);
-        // One loop per score and element type, like the float32 kernels: a widened vector or a sum merged from two
-        // branches is boxed by C2, and a boxed sum's lane sum ran as Java code, in another order (one ulp off the
-        // float32 kernel at 128 bits, d = 3, for good).
+        // One loop per score and element type, as the float32 kernels are written: no vector in a loop merged from
+        // two branches, which C2 may box (a loop with eight binary16 widenings did: see accumulate).
         if (keys.elementType() == ElementType.BF16) {
             if (dot) {
                 dotBf16InOrder(q, keys, from, to, factor, scores);
