@@ -17,8 +17,8 @@ import org.junit.jupiter.params.provider.MethodSource;
 /**
  * The kernels on float16 and bfloat16 keys and values ({@link HalfScalarKernels}, {@link HalfVectorKernels}, reached
  * through {@link Kernels#scores}, {@link Kernels#streamScores} and {@link Kernels#accumulate}): every one of the 65536
- * bit patterns widens to the float {@link Float#float16ToFloat} (or {@code bits << 16}) gives, and scores and accumulations are bitwise those
- * of the float32 widening of the same tensor, at the dimensions that take each path of the kernels (full vectors,
+ * bit patterns widens to the float {@link Float#float16ToFloat} (or {@code bits << 16}) gives, and scores and
+ * accumulations are bitwise those of the float32 widening of the same tensor, at the dimensions that take each path of the kernels (full vectors,
  * masked tails, the last four keys scored again, fewer than four keys, row strides longer than a row).
  */
 class HalfKernelsTest {
@@ -33,8 +33,7 @@ class HalfKernelsTest {
     /**
      * One row of every bit pattern, accumulated with weight 1 onto −0: {@code fma(x, 1, −0) = x} for every x, −0
      * included, so acc holds each widened value. NaNs compare as NaN (FMA may quiet a signalling NaN's payload). A row
-     * of 65536 values, a whole number of chunks of four vectors at every width, takes the vector kernels' widening in
-     * registers; 65536 + 7, with a masked tail, their widening into a block.
+     * of 65536 values is whole vectors at every width; 65536 + 7 ends in a masked vector.
      */
     @ParameterizedTest
     @MethodSource("kernelsAndTypes")
