@@ -921,9 +921,9 @@ public final class VectorKernels implements Kernels {
     /**
      * {@code factor ·} {@link #laneSum} of four keys' sums into {@code out[at]} to {@code out[at + 3]}, with the same
      * adds of the same lanes, two keys per vector in the first step and four in the rest: at 16 lanes, 20 vector
-     * operations for four keys (lane reads included), where four {@code laneSum}s take 36. Key 0 ends in lane 0, key 1 in lane L/2, key 2 in L/4 and key
-     * 3 in 3L/4 (a lane's add has the same operands as in {@code laneSum}, at times in the other order: the same
-     * float).
+     * operations for four keys (lane reads included), where four {@code laneSum}s take 36. Key 0 ends in lane 0, key 1
+     * in lane L/2, key 2 in L/4 and key 3 in 3L/4 (a lane's add has the same operands as in {@code laneSum}, at times
+     * in the other order: the same float).
      */
     private static void laneSums(FloatVector a0, FloatVector a1, FloatVector a2, FloatVector a3, float factor,
             float[] out, int at) {

@@ -18,8 +18,9 @@ import org.junit.jupiter.params.provider.MethodSource;
  * The kernels on float16 and bfloat16 keys and values ({@link HalfScalarKernels}, {@link HalfVectorKernels}, reached
  * through {@link Kernels#scores}, {@link Kernels#streamScores} and {@link Kernels#accumulate}): every one of the 65536
  * bit patterns widens to the float {@link Float#float16ToFloat} (or {@code bits << 16}) gives, and scores and
- * accumulations are bitwise those of the float32 widening of the same tensor, at the dimensions that take each path of the kernels (full vectors,
- * masked tails, the last four keys scored again, fewer than four keys, row strides longer than a row).
+ * accumulations are bitwise those of the float32 widening of the same tensor, at the dimensions that take each path
+ * of the kernels (full vectors, masked tails, the last four keys scored again, fewer than four keys, row strides longer
+ * than a row).
  */
 class HalfKernelsTest {
 
