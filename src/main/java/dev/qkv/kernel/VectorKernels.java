@@ -317,7 +317,14 @@ public final class VectorKernels implements Kernels {
         VectorSpecies<Float> s = SPECIES;
         int step = s.length();
         VectorMask<Float> tail = s.indexInRange(d - d % step, d);
-        for (int j = 0; j < count; j += 4, kOffset += 4 * stride) {
+        MemorySegment query = q.asSlice(qOffset, 4L * d);
+        for (int j = 0; j < count; j += 4) {
+            long key = kOffset + j * stride;
+            // Slices of known length, as in dotScores.
+            MemorySegment k0 = k.asSlice(key, 4L * d);
+            MemorySegment k1 = k.asSlice(key + stride, 4L * d);
+            MemorySegment k2 = k.asSlice(key + 2 * stride, 4L * d);
+            MemorySegment k3 = k.asSlice(key + 3 * stride, 4L * d);
             FloatVector a0 = FloatVector.zero(s);
             FloatVector a1 = FloatVector.zero(s);
             FloatVector a2 = FloatVector.zero(s);
@@ -325,11 +332,11 @@ public final class VectorKernels implements Kernels {
             int i = 0;
             for (; i <= d - step; i += step) {
                 long b = 4L * i;
-                FloatVector qv = load(s, q, qOffset + b);
-                FloatVector d0 = qv.sub(load(s, k, kOffset + b));
-                FloatVector d1 = qv.sub(load(s, k, kOffset + stride + b));
-                FloatVector d2 = qv.sub(load(s, k, kOffset + 2 * stride + b));
-                FloatVector d3 = qv.sub(load(s, k, kOffset + 3 * stride + b));
+                FloatVector qv = load(s, query, b);
+                FloatVector d0 = qv.sub(load(s, k0, b));
+                FloatVector d1 = qv.sub(load(s, k1, b));
+                FloatVector d2 = qv.sub(load(s, k2, b));
+                FloatVector d3 = qv.sub(load(s, k3, b));
                 a0 = d0.fma(d0, a0);
                 a1 = d1.fma(d1, a1);
                 a2 = d2.fma(d2, a2);
@@ -337,11 +344,11 @@ public final class VectorKernels implements Kernels {
             }
             if (i < d) {
                 long b = 4L * i;
-                FloatVector qv = load(s, q, qOffset + b, tail);
-                FloatVector d0 = qv.sub(load(s, k, kOffset + b, tail));
-                FloatVector d1 = qv.sub(load(s, k, kOffset + stride + b, tail));
-                FloatVector d2 = qv.sub(load(s, k, kOffset + 2 * stride + b, tail));
-                FloatVector d3 = qv.sub(load(s, k, kOffset + 3 * stride + b, tail));
+                FloatVector qv = load(s, query, b, tail);
+                FloatVector d0 = qv.sub(load(s, k0, b, tail));
+                FloatVector d1 = qv.sub(load(s, k1, b, tail));
+                FloatVector d2 = qv.sub(load(s, k2, b, tail));
+                FloatVector d3 = qv.sub(load(s, k3, b, tail));
                 a0 = d0.fma(d0, a0);
                 a1 = d1.fma(d1, a1);
                 a2 = d2.fma(d2, a2);
