@@ -44,7 +44,8 @@ public final class Pooling {
      *       L3 the two cores share, where they stay between queries), n · 0.143 from memory (0.22 before the row path
      *       scored keys in memory order, {@link #fromMemory});
      *   <li>tiles pack K and V once per call ({@link KeyChunk#of}), 0.85, and then compute every row of every micro
-     *       tile, the padding rows too, at 0.012 per row (8-row tiles, 512-bit FMAs).
+     *       tile, the padding rows too, at 0.012 per row (8-row tiles, 512-bit FMAs), over every key of every block
+     *       of {@link Kernels#TILE_BLOCK}, the padding keys of the last one too.
      * </ul>
      * So in cache tiles win from about 16 queries, from memory from 7; measured: 12 to 16, and 7 (m = 65536, rows
      * 14.2 ms against tiles 15.1 for 6 queries, 16.8 against 14.7 for 7, CPU time, best of 6, one JVM). A choice by
@@ -59,7 +60,8 @@ public final class Pooling {
         double rowNs = bytes <= CACHED_BYTES ? ROW_NS_CACHED : ROW_NS_MEMORY;
         int rows = kernels.tileRows();
         double padded = (n + rows - 1) / rows * (double) rows;
-        return PACK_NS + padded * TILE_NS < n * rowNs;
+        double keysInBlocks = Math.ceil((double) m / Kernels.TILE_BLOCK) * Kernels.TILE_BLOCK;
+        return PACK_NS + padded * TILE_NS * keysInBlocks / Math.max(m, 1) < n * rowNs;
     }
 
     /**

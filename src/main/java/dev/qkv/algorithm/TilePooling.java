@@ -104,7 +104,7 @@ final class TilePooling {
 
     /**
      * Folds the keys of {@code chunk} into every row of the group, each row seeing keys before its end. Blocks
-     * outside, tiles inside: a block's packed K and V (32 KB each at d = dv = 128) are read by every tile of the
+     * outside, tiles inside: a block's packed K and V (64 KB each at d = dv = 128) are read by every tile of the
      * group while they sit in L1/L2; tiles outside would stream the whole chunk from L3 once per tile. Each row still
      * meets the blocks in order, so its arithmetic is the same either way.
      */

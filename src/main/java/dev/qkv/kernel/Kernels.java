@@ -18,7 +18,7 @@ import java.lang.foreign.MemorySegment;
 public interface Kernels {
 
     /** Keys per block of a tile: a multiple of every {@link #tileWidth()}, small enough for K and V to stay in L1/L2. */
-    int TILE_BLOCK = 64;
+    int TILE_BLOCK = 128;
 
     /** {@code "scalar"} or {@code "vector"}. */
     String name();

@@ -19,7 +19,7 @@ class KeyChunkTest {
         assertFalse(KeyChunk.fits(Pooling.SHARD, Kernels.TILE_BLOCK, 16, 262_144));
     }
 
-    /** A shard at d = dv = 128 is 8 MB, and one key of d = 262144 rounds up to a block of 64 MB: both packed. */
+    /** A shard at d = dv = 128 is 8 MB, and one key of d = 262144 rounds up to a block of 128 MB: both packed. */
     @Test
     void chunksOfUsualSizesArePacked() {
         assertTrue(KeyChunk.fits(Pooling.SHARD, Kernels.TILE_BLOCK, 128, 128));
@@ -34,7 +34,7 @@ class KeyChunkTest {
         int d = 3;
         int dv = 20;
         int dvPad = 32;
-        int count = 70;
+        int count = block + 6; // two blocks, the second partial
         try (Arena arena = Arena.ofConfined()) {
             Tensor keys = Tensor.allocate(arena, count + 5, d);
             Tensor values = Tensor.allocate(arena, count + 5, dv);
