@@ -49,6 +49,34 @@ class FiniteTest {
         }
     }
 
+    /**
+     * Values near float's largest and equal scores: the float sum Σ wⱼ·vⱼ (before the division) passes 3.4e38 while
+     * the max and the sum of weights stay finite, so only the accumulator tells the row to be recomputed. 40 queries
+     * over 300 keys: the tiles with the vector kernels, rows with the scalar ones.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"scalar", "vector"})
+    void valuesWhoseSumOverflowsFloatStillAverage(String kernels) {
+        TestKernels.assumeAvailable(kernels);
+        try (Arena arena = Arena.ofConfined()) {
+            int n = 40;
+            int m = 300;
+            Tensor q = Tensor.allocate(arena, n, 4);
+            Tensor k = Tensor.allocate(arena, m, 4);
+            Tensor v = Tensor.allocate(arena, m, 2);
+            for (int j = 0; j < m; j++) {
+                v.set(j, 0, j % 2 == 0 ? 3e38f : 2e38f);
+                v.set(j, 1, 1f);
+            }
+            Attention attention = Attention.builder().kernels(kernels).scoring(Scoring.dot()).build();
+            float[][] out = attention.pool(arena, q, k, v).toArray();
+            for (int i = 0; i < n; i++) {
+                assertEquals(2.5e38f, out[i][0], 2.5e38f * 1e-6f, "query " + i);
+                assertEquals(1f, out[i][1], 1e-6f, "query " + i);
+            }
+        }
+    }
+
     /** Gaussian keys at ±3e19: every squared distance overflows float, yet the nearest key (at 1e19) wins. */
     @ParameterizedTest
     @ValueSource(strings = {"scalar", "vector"})

@@ -47,18 +47,7 @@ final class Careful {
     }
 
     private static boolean finite(Rows rows, int i) {
-        if (rows.sum(i) == 0) {
-            return true;
-        }
-        if (!Double.isFinite(rows.sum(i)) || !Double.isFinite(rows.max(i))) {
-            return false;
-        }
-        for (double a : rows.acc(i)) {
-            if (!Double.isFinite(a)) {
-                return false;
-            }
-        }
-        return true;
+        return rows.sum(i) == 0 || rows.finite(i);
     }
 
     private static boolean seesAny(Visibility visibility, int i, int m) {

@@ -58,6 +58,19 @@ public final class Rows {
         return Arrays.copyOfRange(acc, i * dv, (i + 1) * dv);
     }
 
+    /** Whether query i's max, sum and every element of its acc are finite; reads them in place, copies nothing. */
+    boolean finite(int i) {
+        if (!Double.isFinite(sum[i]) || !Double.isFinite(max[i])) {
+            return false;
+        }
+        for (int c = i * dv; c < (i + 1) * dv; c++) {
+            if (!Double.isFinite(acc[c])) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /** Sets query i's state; {@code acc} (dv values) is copied. */
     public void set(int i, double max, double sum, double[] acc) {
         this.max[i] = max;
