@@ -109,12 +109,26 @@ class HalfKernelsTest {
                         kernels.streamScores(score, query, 0, keys, 0, m, streamed);
                         assertArrayEquals(expected, half, "scores, " + what);
                         assertArrayEquals(expected, streamed, "streamScores, " + what);
+                        if (m > 1) { // keys from the second on: pairs that start at an odd row, an odd count
+                            float[] later = new float[m - 1];
+                            float[] streamedLater = new float[m - 1];
+                            kernels.scores(score, query, 0, keys32, 1, m, later);
+                            kernels.streamScores(score, query, 0, keys, 1, m, streamedLater);
+                            assertArrayEquals(later, streamedLater, "streamScores from key 1, " + what);
+                        }
                     }
                     float[] acc32 = new float[d];
                     float[] acc = new float[d];
                     kernels.accumulate(weights, values32, 0, m, acc32);
                     kernels.accumulate(weights, values, 0, m, acc);
                     assertArrayEquals(acc32, acc, "accumulate, d = " + d + ", m = " + m + ", " + type);
+                    if (m > 1) { // rows from the second on, with weights from the first: at and from differ
+                        float[] later32 = new float[d];
+                        float[] later = new float[d];
+                        kernels.accumulate(weights, 0, values32, 1, m, later32);
+                        kernels.accumulate(weights, 0, values, 1, m, later);
+                        assertArrayEquals(later32, later, "accumulate from row 1, d = " + d + ", m = " + m + ", " + type);
+                    }
                 }
             }
         }
