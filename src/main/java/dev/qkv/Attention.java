@@ -220,7 +220,7 @@ public final class Attention {
         }
         Tensor q = float32(queries.asMatrix());
         return PagedPooling.pool(kernels, scoring.resolve(q.cols()), q, snapshot.keys(), snapshot.values(),
-                snapshot.size(), store.valueDim(), workers);
+                snapshot.size(), store.valueDim(), snapshot.packed(), workers);
     }
 
     /** Every query's state, by the algorithm layer. */

@@ -1,5 +1,6 @@
 package dev.qkv;
 
+import dev.qkv.algorithm.PackedPages;
 import dev.qkv.algorithm.Pooling;
 import dev.qkv.tensor.ElementType;
 import dev.qkv.tensor.Tensor;
@@ -21,7 +22,10 @@ import java.util.Objects;
  * and copies nothing that is there. Pooling from a store gives the same bits as pooling the same keys and values
  * as two tensors of that element type ({@link Attention#pool(Tensor, Tensor, Tensor, Mask, Tensor)}), for any thread
  * count; the one exception is a query whose scores overflow float, which both repair in double, the store page by
- * page. Many queries under dot scoring take the tiles, which pack a page's keys per call, as for tensors.
+ * page. Many queries under dot scoring take the tiles, which read each page packed for them (keys transposed, in
+ * float32): packed by the first call that takes the tiles, kept on the heap between calls (softly: the collector may
+ * drop them under memory pressure, and the next call packs again), and extended by the rows appended since, so
+ * repeated queries pack each key once, not once per call. See {@code dev.qkv.algorithm.PackedPages}.
  *
  * <p>Memory: the pages are allocated in the {@link Arena} given to {@link #create}, which owns them; once it is
  * closed, every method but the getters throws {@link IllegalStateException}. A store whose arena is confined can
@@ -45,6 +49,8 @@ public final class KeyValueStore {
     private volatile Tensor[] valuePages = new Tensor[0];
     /** Rows appended; written after the row, so a reader that sees it sees the row. */
     private volatile int size;
+    /** The pages as the tiles read them, packed by the first call that takes the tiles over them. */
+    private final PackedPages packed = new PackedPages();
 
     private KeyValueStore(Arena arena, int d, int dv, ElementType type) {
         this.arena = arena;
@@ -184,13 +190,13 @@ public final class KeyValueStore {
         }
     }
 
-    /** What a pooling call reads: the rows appended before it, and their pages. */
-    record Snapshot(int size, Tensor[] keys, Tensor[] values) {}
+    /** What a pooling call reads: the rows appended before it, their pages, and the pages packed for the tiles. */
+    record Snapshot(int size, Tensor[] keys, Tensor[] values, PackedPages packed) {}
 
     /** The rows appended so far and their pages, read in that order (see the class comment). */
     Snapshot snapshot() {
         int m = size;
-        return new Snapshot(m, keyPages, valuePages);
+        return new Snapshot(m, keyPages, valuePages, packed);
     }
 
     /** Whether the arena that owns the pages is open. */

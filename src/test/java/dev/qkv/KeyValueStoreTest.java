@@ -72,6 +72,46 @@ class KeyValueStoreTest {
         }
     }
 
+    static Stream<Arguments> kernelsAndTypes() {
+        List<Arguments> all = new ArrayList<>();
+        for (String kernel : TestKernels.names()) {
+            for (ElementType type : ElementType.values()) {
+                all.add(Arguments.of(kernel, type));
+            }
+        }
+        return all.stream();
+    }
+
+    /**
+     * Many queries take the tiles (with the vector kernels), which keep each page packed between calls and extend it
+     * by the rows appended since ({@code PackedPages}): appending 1, 7, 130 and 1000 rows at a time, over a page's
+     * edge, each call still gives the bits of the same keys and values as tensors.
+     */
+    @ParameterizedTest
+    @MethodSource("kernelsAndTypes")
+    void poolsAsTensorsWhileTheStoreGrows(String kernel, ElementType type) {
+        SplittableRandom random = new SplittableRandom(7);
+        int total = KeyValueStore.PAGE + 700;
+        int n = 40;
+        try (Arena arena = Arena.ofShared()) {
+            Tensor keys = random(arena, random, total, D, 1f).convertTo(arena, type);
+            Tensor values = random(arena, random, total, DV, 1f).convertTo(arena, type);
+            Tensor queries = random(arena, random, n, D, 2f);
+            KeyValueStore store = KeyValueStore.create(arena, D, DV, type);
+            Attention attention = Attention.builder().kernels(kernel).threads(2).build();
+            int[] steps = {1, 7, 130, 1000};
+            for (int m = 0, i = 0; m < total; i++) {
+                int to = Math.min(total, m + steps[i % steps.length]);
+                store.append(keys.rows(m, to), values.rows(m, to));
+                m = to;
+                int seen = m;
+                sameBits(() -> attention.pool(arena, queries, keys.rows(0, seen), values.rows(0, seen), Mask.none())
+                        .toArray(), () -> attention.pool(arena, queries, store).toArray(), kernel + ", " + type
+                                + ", m = " + seen);
+            }
+        }
+    }
+
     @Test
     void appendingNeverMovesThePagesThatAreThere() {
         try (Arena arena = Arena.ofShared()) {
@@ -91,8 +131,8 @@ class KeyValueStoreTest {
     }
 
     /**
-     * One thread appends while another pools: every pooling sees a whole prefix (its output is the average of the
-     * values of the keys it saw, all equal, so a torn row would show) and none throws.
+     * One thread appends while another pools, one query (rows) and 40 (tiles): every pooling sees a whole prefix (its
+     * output is the average of the values of the keys it saw, all equal, so a torn row would show) and none throws.
      */
     @Test
     void poolingWhileAnotherThreadAppendsSeesWholeRows() throws InterruptedException {
@@ -110,11 +150,14 @@ class KeyValueStoreTest {
             });
             Attention attention = Attention.builder().threads(2).build();
             Tensor query = Tensor.allocate(arena, 8);
+            Tensor queries = Tensor.allocate(arena, 40, 8); // many: the tiles, packing the pages as they grow
             while (writer.isAlive()) {
-                float[] out = attention.pool(arena, query, store).toFlatArray();
-                for (float x : out) {
-                    if (x != 3f && x != 0f) {
-                        failure.set(new AssertionError("pooled " + x + " from identical rows of 3"));
+                for (Tensor q : new Tensor[] {query, queries}) {
+                    float[] out = attention.pool(arena, q, store).toFlatArray();
+                    for (float x : out) {
+                        if (x != 3f && x != 0f) {
+                            failure.set(new AssertionError("pooled " + x + " from identical rows of 3"));
+                        }
                     }
                 }
             }

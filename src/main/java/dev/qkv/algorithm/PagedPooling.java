@@ -27,10 +27,11 @@ public final class PagedPooling {
     /**
      * The partial state of every query over {@code m} keys whose pages are {@code keys[p]} and {@code values[p]}: all
      * but the last hold {@link Pooling#SHARD} rows, the last the rest (its tensors may hold more rows; only those
-     * below m are read); values of dimension dv.
+     * below m are read); values of dimension dv. The tiles take each page's keys and values from {@code packed},
+     * which packs only the rows no call packed before.
      */
     public static Rows pool(Kernels kernels, Score score, Tensor queries, Tensor[] keys, Tensor[] values, int m,
-            int dv, Workers workers) {
+            int dv, PackedPages packed, Workers workers) {
         int n = queries.rows();
         Rows out = new Rows(n, dv);
         int pages = Pooling.shards(m);
@@ -47,7 +48,8 @@ public final class PagedPooling {
             Visibility all = Visibility.all(n, rows);
             Rows page = new Rows(n, dv);
             if (tiles) {
-                TilePooling.pool(kernels, score.factor(), queries, k, v, all, page, Workers.SERIAL);
+                TilePooling.pool(kernels, score.factor(), queries, packed.chunk(kernels, p, keys[p], values[p], rows),
+                        all, page);
             } else {
                 RowPooling.pool(kernels, score, queries, k, v, all, fromMemory, page, Workers.SERIAL);
             }

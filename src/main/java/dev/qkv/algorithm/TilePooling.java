@@ -9,6 +9,7 @@ import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.function.IntFunction;
 import java.util.function.Supplier;
 
 /**
@@ -46,20 +47,33 @@ final class TilePooling {
     static void pool(Kernels kernels, float factor, Tensor queries, Tensor keys, Tensor values, Visibility visibility,
             Rows out, Workers workers) {
         int n = queries.rows();
-        int dv = values.cols();
-        int dvPad = dvPad(kernels, dv);
+        int dvPad = dvPad(kernels, values.cols());
         int maxEnd = 0;
         for (int i = 0; i < n; i++) {
             maxEnd = Math.max(maxEnd, visibility.end(i));
         }
-        int groups = (n + GROUP - 1) / GROUP;
-        int shards = Pooling.shards(maxEnd);
         int last = maxEnd;
+        pool(kernels, factor, queries, Pooling.shards(maxEnd), s -> KeyChunk.of(keys, values, s * Pooling.SHARD,
+                Math.min(Pooling.SHARD, last - s * Pooling.SHARD), TILE_BLOCK, kernels.tileWidth(), dvPad), dvPad,
+                visibility, out, workers);
+    }
+
+    /**
+     * Pools every query over keys and values packed already ({@link PackedPages}), on this thread: the same work as
+     * the method above over the chunk's rows as tensors, without packing them again, so the same bits.
+     */
+    static void pool(Kernels kernels, float factor, Tensor queries, KeyChunk chunk, Visibility visibility, Rows out) {
+        pool(kernels, factor, queries, 1, s -> chunk, chunk.dvPad, visibility, out, Workers.SERIAL);
+    }
+
+    private static void pool(Kernels kernels, float factor, Tensor queries, int shards, IntFunction<KeyChunk> pack,
+            int dvPad, Visibility visibility, Rows out, Workers workers) {
+        int n = queries.rows();
+        int groups = (n + GROUP - 1) / GROUP;
         SharedChunk[] chunks = new SharedChunk[shards];
         for (int s = 0; s < shards; s++) {
-            int start = s * Pooling.SHARD;
-            chunks[s] = new SharedChunk(groups, () -> KeyChunk.of(keys, values, start,
-                    Math.min(Pooling.SHARD, last - start), TILE_BLOCK, kernels.tileWidth(), dvPad));
+            int shard = s;
+            chunks[s] = new SharedChunk(groups, () -> pack.apply(shard));
         }
         OrderedMerge[] merges = new OrderedMerge[groups];
         for (int g = 0; g < groups; g++) {
