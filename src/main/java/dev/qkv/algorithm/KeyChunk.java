@@ -39,7 +39,8 @@ final class KeyChunk {
 
     /**
      * The arrays hold whole blocks, at least {@code count} keys' worth: past count they are zero, or hold rows packed
-     * since by {@link #extend} for a longer chunk that shares them (never read through this one).
+     * since by {@link #extend} for a longer chunk that shares them (nothing computed through this one depends on
+     * them).
      */
     private KeyChunk(int start, int count, int block, int width, int d, int dvPad, float[] keysT, float[] values) {
         this.start = start;
@@ -76,8 +77,9 @@ final class KeyChunk {
     /**
      * This chunk followed by rows {@code [start + this.count, start + count)} of the same keys and values: those rows
      * are packed behind the ones already there, which are not packed again. Into this chunk's arrays when they have
-     * room (then the two chunks share them: this one never reads past its count, see {@code TilePooling.tile}, so
-     * the rows written behind it change none of its results), else into copies of them grown to twice this chunk's
+     * room (then the two chunks share them, and rows may be written behind this one's count while another thread
+     * pools with it: none of its results depends on them, since {@code TilePooling.tile} sets the scores of keys past
+     * the count to −∞ and multiplies no value row past it), else into copies of them grown to twice this chunk's
      * blocks (at most {@code capacity} keys' worth), or to {@code count}'s blocks if more. A store's pages grow this
      * way, a token at a time.
      */

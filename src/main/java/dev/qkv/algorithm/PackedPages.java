@@ -12,8 +12,9 @@ import java.util.Arrays;
  * the same store (the seed's database) pack each key and value once instead of once per call, and a page that grows
  * a row at a time is extended, the rows packed before kept where they are ({@link KeyChunk#extend}). A page is packed
  * only when a call takes the tiles, so a store queried one query at a time (an LLM's cache) never is. The packed
- * pages are float32 on the heap, {@code 4·(d + dvPad)} bytes a key, and held softly: under memory pressure the
- * collector may drop them, and the next call packs again, into the same layout, with the same bits.
+ * pages are float32 on the heap, {@code 4·(d + dvPad)} bytes a key (up to twice that on a page still growing, whose
+ * arrays double), and held softly: under memory pressure the collector may drop them, and the next call packs
+ * again, into the same layout, with the same bits.
  *
  * <p>Thread-safe: each page is packed under a lock of its own, so the threads of one call pack different pages at
  * once, and each call gets a chunk of exactly the rows it saw in the store.
