@@ -105,7 +105,7 @@ public final class VectorKernels implements Kernels {
             a2 = dotStep(a, b, i + 2 * step, a2);
             a3 = dotStep(a, b, i + 3 * step, a3);
         }
-        // Fewer than four vectors left: each into an accumulator of its own, with no loop, then the masked rest. (A
+        // Fewer than four vectors left: each into an accumulator of its own, with no loop, then the rest (dotRest). (A
         // loop of one to three steps cost d = 100 a third more in a throwaway probe; JMH saw no difference.)
         if (i <= length - step) {
             a0 = dotStep(a, b, i, a0);
@@ -130,10 +130,28 @@ public final class VectorKernels implements Kernels {
         return load(SPECIES, a, 4L * i).fma(load(SPECIES, b, 4L * i), acc);
     }
 
-    /** {@link #dotStep} for the last {@code length − i} elements, fewer than a vector. */
+    /**
+     * {@link #dotStep} for the last {@code length − i} elements, fewer than a vector: in a row of a vector or more,
+     * the whole vector that ends at the row's last element, its lanes before element i zeroed in both operands
+     * ({@link #fresh}); else masked loads. A masked load that reaches past the slice fails the Vector API's fast
+     * bounds test and checks its mask lane by lane: at d = 100 (AVX-512, alternated A/B) 12.8–12.9 ns a call that
+     * way, 11.4–11.7 this way.
+     */
     private static FloatVector dotRest(MemorySegment a, MemorySegment b, int i, int length, FloatVector acc) {
+        int last = length - SPECIES.length();
+        if (last >= 0) { // both zeroed: 0 · ∞ would be NaN
+            VectorMask<Float> fresh = fresh(length - i);
+            FloatVector zero = FloatVector.zero(SPECIES);
+            return zero.blend(load(SPECIES, a, 4L * last), fresh).fma(zero.blend(load(SPECIES, b, 4L * last), fresh),
+                    acc);
+        }
         VectorMask<Float> m = SPECIES.indexInRange(i, length);
         return load(SPECIES, a, 4L * i, m).fma(load(SPECIES, b, 4L * i, m), acc);
+    }
+
+    /** The last {@code rest} lanes of a vector, {@code 0 < rest < LANES}. */
+    private static VectorMask<Float> fresh(int rest) {
+        return VectorMask.fromLong(SPECIES, (-1L << (SPECIES.length() - rest)) & ((1L << SPECIES.length()) - 1));
     }
 
     /** As {@link #dot}, for {@code ‖x − y‖²}. */
@@ -177,8 +195,14 @@ public final class VectorKernels implements Kernels {
         return d.fma(d, acc);
     }
 
-    /** {@link #distanceStep} for the last {@code length − i} elements, fewer than a vector. */
+    /** {@link #distanceStep} for the last {@code length − i} elements, fewer than a vector, as {@link #dotRest}. */
     private static FloatVector distanceRest(MemorySegment a, MemorySegment b, int i, int length, FloatVector acc) {
+        int last = length - SPECIES.length();
+        if (last >= 0) {
+            FloatVector d = FloatVector.zero(SPECIES).blend(load(SPECIES, a, 4L * last).sub(load(SPECIES, b,
+                    4L * last)), fresh(length - i));
+            return d.fma(d, acc);
+        }
         VectorMask<Float> m = SPECIES.indexInRange(i, length);
         FloatVector d = load(SPECIES, a, 4L * i, m).sub(load(SPECIES, b, 4L * i, m));
         return d.fma(d, acc);
