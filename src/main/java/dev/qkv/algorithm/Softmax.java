@@ -42,18 +42,14 @@ public final class Softmax {
      * scores set to 0, when every score of the block is −∞ (nothing to add).
      */
     static boolean fold(Kernels kernels, Running state, int r, float[] s, int from, int count) {
-        float blockMax = kernels.maxAbove(s, from, from + count, state.max[r]);
-        if (blockMax == Float.NEGATIVE_INFINITY) {
-            Arrays.fill(s, from, from + count, 0f);
-            return false;
-        }
-        if (blockMax > state.max[r]) {
-            float rescale = (float) Math.exp(state.max[r] - blockMax);
-            kernels.scale(state.acc, r * state.dvPad, (r + 1) * state.dvPad, rescale);
-            state.sum[r] *= rescale;
-            state.max[r] = blockMax;
-        }
-        state.sum[r] += kernels.expAndSum(s, from, from + count, state.max[r]);
-        return true;
+        return kernels.fold(s, from, count, count, 1, state.max, state.sum, state.acc, r, state.dvPad);
+    }
+
+    /**
+     * {@link #fold} for the {@code rows} rows of a tile at once, rows {@code [r, r + rows)} of {@code state}, row
+     * r + i's {@code count} scores at {@code s[i·count, …)}: the same steps, in one kernel call.
+     */
+    static void foldTile(Kernels kernels, Running state, int r, int rows, float[] s, int count) {
+        kernels.fold(s, 0, count, count, rows, state.max, state.sum, state.acc, r, state.dvPad);
     }
 }

@@ -172,8 +172,8 @@ final class TilePooling {
                 Arrays.fill(scores, at, at + n, Float.NEGATIVE_INFINITY); // a padding row sees no key
             }
             Arrays.fill(scores, at + n, at + TILE_BLOCK, Float.NEGATIVE_INFINITY); // past the last key
-            Softmax.fold(kernels, state, row, scores, at, TILE_BLOCK);
         }
+        Softmax.foldTile(kernels, state, tile, rows, scores, TILE_BLOCK);
         int common = visibility.hasExplicit() ? 0 : Math.clamp(shared, 0, n);
         kernels.tileAccumulate(scores, 0, common, chunk.values, j0, state.acc, tile * dvPad, dvPad);
         if (common == n) {

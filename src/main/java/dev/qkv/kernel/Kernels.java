@@ -2,6 +2,7 @@ package dev.qkv.kernel;
 
 import dev.qkv.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
 
 /**
  * The primitive kernels of attention pooling, behind one interface so the scalar reference
@@ -58,6 +59,41 @@ public interface Kernels {
      * {@code shift} must be at least every {@code x[i]}, so exp is only taken of non-positive numbers.
      */
     float expAndSum(float[] x, int from, int to, float shift);
+
+    /**
+     * One block of online softmax for {@code rows} rows of scores, as {@code dev.qkv.algorithm.Softmax} states it:
+     * row r holds {@code count} scores at {@code s[from + r·stride, …)}, and its running maximum, sum and acc are
+     * {@code max[at + r]}, {@code sum[at + r]} and {@code acc[(at + r)·dvPad, (at + r + 1)·dvPad)}. For each row:
+     * raise the maximum to the block's ({@link #maxAbove}), multiplying the sum and acc by exp(old − new), then
+     * replace each score by {@code exp(sⱼ − max)} and add them to the sum. A row whose scores are all −∞ gets
+     * weights 0 and keeps its state. Returns whether any row had a score above −∞ (its weights to be added).
+     *
+     * <p>This default is those steps row by row through the primitives above; the vector kernels fuse them.
+     */
+    default boolean fold(float[] s, int from, int count, int stride, int rows, float[] max, float[] sum,
+            float[] acc, int at, int dvPad) {
+        boolean any = false;
+        for (int r = 0; r < rows; r++) {
+            int lo = from + r * stride;
+            int row = at + r;
+            float blockMax = maxAbove(s, lo, lo + count, max[row]);
+            if (blockMax == Float.NEGATIVE_INFINITY) {
+                Arrays.fill(s, lo, lo + count, 0f);
+                continue;
+            }
+            any = true;
+            if (blockMax > max[row]) {
+                if (max[row] != Float.NEGATIVE_INFINITY) { // else the row has seen no key: its sum and acc are 0
+                    float rescale = (float) Math.exp(max[row] - blockMax);
+                    scale(acc, row * dvPad, (row + 1) * dvPad, rescale);
+                    sum[row] *= rescale;
+                }
+                max[row] = blockMax;
+            }
+            sum[row] += expAndSum(s, lo, lo + count, max[row]);
+        }
+        return any;
+    }
 
     /** Multiplies each {@code x[i]} in {@code [from, to)} by {@code factor}. */
     void scale(float[] x, int from, int to, float factor);

@@ -4,6 +4,7 @@ import dev.qkv.tensor.ElementType;
 import dev.qkv.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
+import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
@@ -42,6 +43,13 @@ public final class VectorKernels implements Kernels {
 
     /** Value rows per pass of {@link #accumulate}'s column chunks: a pass's rows (128 KiB at dv = 128) stay in L2. */
     private static final int ROWS_PER_PASS = 256;
+
+    /**
+     * {@link VectorMath#exp}'s constants in an array, so that C2 broadcasts each once before {@link #expRows}' loop
+     * rather than once per use (a {@code static final float} is a constant it re-materialises): log₂ e, the shifter,
+     * −ln 2 high and low, P0–P5, 1, 2⁻⁶⁴ and the lowest input.
+     */
+    private static final float[] EXP_CONSTANTS = VectorMath.expConstants();
 
     private VectorKernels() {}
 
@@ -484,6 +492,99 @@ public final class VectorKernels implements Kernels {
             sum = sum.add(e, m);
         }
         return sum.reduceLanes(VectorOperators.ADD);
+    }
+
+    /**
+     * {@link Kernels#fold} for the rows of a tile (contiguous rows, whole vectors): the maxima row by row, then the
+     * exp and the sums of every row in one loop ({@link #expRows}). Other shapes (the row path's blocks) take the
+     * default's steps.
+     */
+    @Override
+    public boolean fold(float[] s, int from, int count, int stride, int rows, float[] max, float[] sum, float[] acc,
+            int at, int dvPad) {
+        if (stride != count || count % (2 * SPECIES.length()) != 0 || Integer.bitCount(count) != 1) {
+            return Kernels.super.fold(s, from, count, stride, rows, max, sum, acc, at, dvPad);
+        }
+        float[] shifts = new float[rows];
+        boolean any = false;
+        for (int r = 0; r < rows; r++) {
+            int lo = from + r * count;
+            int row = at + r;
+            float blockMax = maxAbove(s, lo, lo + count, max[row]);
+            if (blockMax == Float.NEGATIVE_INFINITY) {
+                shifts[r] = Float.POSITIVE_INFINITY; // every score −∞: exp(−∞ − ∞) = 0, and no sum
+                continue;
+            }
+            any = true;
+            if (blockMax > max[row]) {
+                if (max[row] != Float.NEGATIVE_INFINITY) { // else the row has seen no key: its sum and acc are 0
+                    float rescale = (float) Math.exp(max[row] - blockMax);
+                    scale(acc, row * dvPad, (row + 1) * dvPad, rescale);
+                    sum[row] *= rescale;
+                }
+                max[row] = blockMax;
+            }
+            shifts[r] = max[row];
+        }
+        expRows(s, from, count, rows, shifts, sum, at);
+        return any;
+    }
+
+    /**
+     * {@code s[i] = exp(s[i] − shifts[row of i])} over {@code rows} rows of {@code count} scores (a power of two, whole
+     * pairs of vectors), then each row's sum added to {@code sum[at + r]} but where its shift is +∞. The exp is
+     * {@link VectorMath#exp}'s steps written out, with the constants broadcast once before the loop: called, it was
+     * not inlined where C2 had spent its node budget (and boxed every vector); inlined, C2 reloaded each constant
+     * from memory in every iteration. Kept above C2's inlining size for hot callees, so it is always compiled on its
+     * own, with a budget of its own.
+     */
+    private static void expRows(float[] s, int from, int count, int rows, float[] shifts, float[] sum, int at) {
+        VectorSpecies<Float> sp = SPECIES;
+        FloatVector log2e = FloatVector.broadcast(sp, EXP_CONSTANTS[0]);
+        FloatVector shifter = FloatVector.broadcast(sp, EXP_CONSTANTS[1]);
+        FloatVector ln2Hi = FloatVector.broadcast(sp, EXP_CONSTANTS[2]);
+        FloatVector ln2Lo = FloatVector.broadcast(sp, EXP_CONSTANTS[3]);
+        FloatVector p0 = FloatVector.broadcast(sp, EXP_CONSTANTS[4]);
+        FloatVector p1 = FloatVector.broadcast(sp, EXP_CONSTANTS[5]);
+        FloatVector p2 = FloatVector.broadcast(sp, EXP_CONSTANTS[6]);
+        FloatVector p3 = FloatVector.broadcast(sp, EXP_CONSTANTS[7]);
+        FloatVector p4 = FloatVector.broadcast(sp, EXP_CONSTANTS[8]);
+        FloatVector p5 = FloatVector.broadcast(sp, EXP_CONSTANTS[9]);
+        FloatVector one = FloatVector.broadcast(sp, EXP_CONSTANTS[10]);
+        FloatVector scaleDown = FloatVector.broadcast(sp, EXP_CONSTANTS[11]);
+        FloatVector lowest = FloatVector.broadcast(sp, EXP_CONSTANTS[12]);
+        int rowBits = Integer.numberOfTrailingZeros(count);
+        int end = from + rows * count;
+        for (int i = from; i < end; i += sp.length()) {
+            FloatVector x = FloatVector.fromArray(sp, s, i).sub(shifts[(i - from) >>> rowBits]);
+            FloatVector t = x.fma(log2e, shifter);
+            FloatVector n = t.sub(shifter);
+            FloatVector r = n.fma(ln2Hi, x);
+            r = n.fma(ln2Lo, r);
+            FloatVector p = r.fma(p0, p1);
+            p = p.fma(r, p2);
+            p = p.fma(r, p3);
+            p = p.fma(r, p4);
+            p = p.fma(r, p5);
+            p = p.fma(r, one);
+            FloatVector y = p.fma(r, one);
+            FloatVector scale = t.reinterpretAsInts().add(VectorMath.SCALE_BIAS).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+            y.mul(scale).mul(scaleDown).blend(0f, x.compare(VectorOperators.LT, lowest)).intoArray(s, i);
+        }
+        int step = sp.length();
+        for (int r = 0; r < rows; r++) {
+            if (shifts[r] == Float.POSITIVE_INFINITY) {
+                continue;
+            }
+            int lo = from + r * count;
+            FloatVector t0 = FloatVector.fromArray(sp, s, lo);
+            FloatVector t1 = FloatVector.fromArray(sp, s, lo + step);
+            for (int i = 2 * step; i < count; i += 2 * step) {
+                t0 = t0.add(FloatVector.fromArray(sp, s, lo + i));
+                t1 = t1.add(FloatVector.fromArray(sp, s, lo + i + step));
+            }
+            sum[at + r] += t0.add(t1).reduceLanes(VectorOperators.ADD);
+        }
     }
 
     @Override

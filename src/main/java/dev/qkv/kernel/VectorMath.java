@@ -26,6 +26,11 @@ final class VectorMath {
     /** 1.5·2²³: x·log2(e) + SHIFTER rounds to the nearest integer n, held in the low bits of the float. */
     private static final float SHIFTER = 0x1.8p23f;
     private static final int SHIFTER_BITS = Float.floatToRawIntBits(SHIFTER);
+    /** The biased exponent of 2⁶⁴: 2ⁿ⁺⁶⁴ has the bits {@code (n + BIASED_64) << 23}. */
+    private static final int BIASED_64 = 127 + 64;
+    /** Added to the bits of t = x·log₂ e + SHIFTER (whose low bits hold n), then shifted left by 23: 2ⁿ⁺⁶⁴. */
+    static final int SCALE_BIAS = BIASED_64 - SHIFTER_BITS;
+    private static final float TWO_TO_MINUS_64 = 0x1p-64f;
     // Cephes expf: e^r ≈ 1 + r + r²·P(r) for |r| ≤ ln(2)/2, here in Horner form 1 + r(1 + r·P(r)), one rounding last.
     private static final float P0 = 1.9875691500e-4f;
     private static final float P1 = 1.3981999507e-3f;
@@ -36,20 +41,26 @@ final class VectorMath {
 
     private VectorMath() {}
 
+    /** The constants of {@link #exp}, in the order {@code VectorKernels.expRows} reads them. */
+    static float[] expConstants() {
+        return new float[] {LOG2E, SHIFTER, -LN2_HI, -LN2_LO, P0, P1, P2, P3, P4, P5, 1f, TWO_TO_MINUS_64, LOWEST};
+    }
+
     /**
      * e^x in each lane, for x ≤ 0 (the online softmax takes exp of scores minus their maximum only): exactly 1 at 0,
      * exactly 0 at −∞ and below −104, NaN for NaN. Within one float ulp of e^x where the result is normal
      * (VectorMathTest measures the largest error over a sweep of [−87.3, 0]), within one subnormal step below.
      *
      * <p>x = n·ln 2 + r with n = round(x·log₂ e), |r| ≤ ln(2)/2; e^r by Cephes' polynomial in Horner form with
-     * fused multiply-adds, the last one adding the 1; then × 2ⁿ as two factors 2^⌊n/2⌋ · 2^(n − ⌊n/2⌋), each a normal float down to n = −151,
-     * so a subnormal result is rounded once.
+     * fused multiply-adds, the last one adding the 1; then × 2ⁿ as 2ⁿ⁺⁶⁴ (a normal float for every n down to
+     * −151, so that product is exact) × 2⁻⁶⁴, so a subnormal result is rounded once. No clamp before: a lane below
+     * −104 (n past the range, or NaN from −∞ − −∞ inside) is replaced by 0 at the end, so the steps need no
+     * {@code max}, whose NaN and −0 rules cost a blend.
      */
     static FloatVector exp(FloatVector x) {
-        FloatVector xc = x.max(LOWEST);
-        FloatVector t = xc.fma(LOG2E, SHIFTER);
+        FloatVector t = x.fma(LOG2E, SHIFTER);
         FloatVector n = t.sub(SHIFTER);
-        FloatVector r = n.fma(n.broadcast(-LN2_HI), xc);
+        FloatVector r = n.fma(n.broadcast(-LN2_HI), x);
         r = n.fma(n.broadcast(-LN2_LO), r);
         FloatVector p = r.fma(P0, P1);
         p = p.fma(r, r.broadcast(P2));
@@ -58,12 +69,9 @@ final class VectorMath {
         p = p.fma(r, r.broadcast(P5));
         p = p.fma(r, r.broadcast(1f));
         FloatVector y = p.fma(r, r.broadcast(1f));
-        IntVector k = t.reinterpretAsInts().sub(SHIFTER_BITS);
-        IntVector k1 = k.lanewise(VectorOperators.ASHR, 1);
-        IntVector k2 = k.sub(k1);
-        FloatVector s1 = k1.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
-        FloatVector s2 = k2.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
-        FloatVector e = y.mul(s1).mul(s2);
+        FloatVector scale = t.reinterpretAsInts().add(SCALE_BIAS).lanewise(VectorOperators.LSHL, 23)
+                .reinterpretAsFloats();
+        FloatVector e = y.mul(scale).mul(TWO_TO_MINUS_64);
         return e.blend(0f, x.compare(VectorOperators.LT, LOWEST));
     }
 
