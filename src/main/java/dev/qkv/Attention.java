@@ -38,8 +38,8 @@ import java.util.concurrent.Executor;
  * few thousand calls of a JVM), the Vector API runs its Java fallback, whose {@code lanewise(EXP)} and
  * {@code reduceLanes(ADD)} round differently from the compiled code (Math.exp per lane and lanes summed in
  * order, against the SVML stub and C2's lane order; the row path's scores are the exception, their lanes summed in
- * one fixed order in every tier, and so is the tiles' exp, a polynomial of lane-wise steps). Results taken in that window can differ from later
- * ones in the last bits, always within the documented error bounds, and a multi-threaded call during it can
+ * one fixed order in every tier, and so is the tiles' exp, a polynomial of lane-wise steps). Results taken in that
+ * window can differ from later ones in the last bits, always within the documented error bounds, and a multi-threaded call during it can
  * differ from a single-threaded one. Once compiled, the same inputs give the same bits for any thread
  * count. The scalar kernels give the same bits from the first call.
  *

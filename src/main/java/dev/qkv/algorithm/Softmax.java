@@ -15,9 +15,9 @@ import java.util.Arrays;
  * {@link #weights} is that softmax over a row of scores; {@link #fold} is the same computed block by block, the
  * online softmax of FlashAttention, which never holds a whole row of scores: keep a running M, a running sum and a
  * running {@code Σ exp(sⱼ − M)·vⱼ}, and when a block raises M, multiply what was summed so far by
- * {@code exp(M_old − M_new)}. Each step is a primitive kernel; with {@code ScalarKernels} this is the plain
- * reference. Every path of qkv (one query, many as tiles, the weights, Gaussian kernel regression) goes through
- * these two methods. Scores of keys a query does not see are −∞ ({@link Visibility#apply}) and get weight 0;
+ * {@code exp(M_old − M_new)}. Each step is a primitive kernel ({@link Kernels#fold} composes them, and the
+ * vector kernels fuse a tile's rows there); with {@code ScalarKernels} this is the plain reference. Every path of
+ * qkv (one query, many as tiles, the weights, Gaussian kernel regression) goes through these methods. Scores of keys a query does not see are −∞ ({@link Visibility#apply}) and get weight 0;
  * a query that sees no key gets weights 0 (and output 0), as in PyTorch and FlashAttention.
  */
 public final class Softmax {

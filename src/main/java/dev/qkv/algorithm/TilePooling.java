@@ -16,8 +16,8 @@ import java.util.function.Supplier;
  * The FlashAttention forward pass on the CPU, for many queries under dot scoring: tiles of {@link Kernels#tileRows()}
  * queries × blocks of {@link Kernels#TILE_BLOCK} keys. For each tile and block: a tile of scores {@code S = Q·Kᵀ}
  * ({@link Kernels#tileScores}), the visibility step ({@link Visibility#apply}), online softmax per row
- * ({@link Softmax#foldTile}, all rows of the tile in one kernel call), then {@code O += P·V} ({@link Kernels#tileAccumulate}), over keys and values packed once
- * per shard ({@link KeyChunk}).
+ * ({@link Softmax#foldTile}, all rows of the tile in one kernel call), then {@code O += P·V}
+ * ({@link Kernels#tileAccumulate}), over keys and values packed once per shard ({@link KeyChunk}).
  *
  * <p>Tasks are (shard, group) pairs: keys in shards of {@link Pooling#SHARD}, queries in groups of {@link #GROUP},
  * both fixed by the shapes; each task's state is merged into the result in shard order, so the output is bitwise

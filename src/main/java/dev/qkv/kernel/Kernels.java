@@ -64,7 +64,8 @@ public interface Kernels {
      * One block of online softmax for {@code rows} rows of scores, as {@code dev.qkv.algorithm.Softmax} states it:
      * row r holds {@code count} scores at {@code s[from + r·stride, …)}, and its running maximum, sum and acc are
      * {@code max[at + r]}, {@code sum[at + r]} and {@code acc[(at + r)·dvPad, (at + r + 1)·dvPad)}. For each row:
-     * raise the maximum to the block's ({@link #maxAbove}), multiplying the sum and acc by exp(old − new), then
+     * raise the maximum to the block's ({@link #maxAbove}), multiplying the sum and acc by exp(old − new) unless the
+     * old one is −∞ (nothing seen: they are 0), then
      * replace each score by {@code exp(sⱼ − max)} and add them to the sum. A row whose scores are all −∞ gets
      * weights 0 and keeps its state. Returns whether any row had a score above −∞ (its weights to be added).
      *

@@ -508,13 +508,14 @@ public final class VectorKernels implements Kernels {
             return Kernels.super.fold(s, from, count, stride, rows, max, sum, acc, at, dvPad);
         }
         float[] shifts = new float[rows];
+        boolean[] none = new boolean[rows];
         boolean any = false;
         for (int r = 0; r < rows; r++) {
             int lo = from + r * count;
             int row = at + r;
             float blockMax = maxAbove(s, lo, lo + count, max[row]);
             if (blockMax == Float.NEGATIVE_INFINITY) {
-                shifts[r] = Float.POSITIVE_INFINITY; // every score −∞: exp(−∞ − ∞) = 0, and no sum
+                none[r] = true; // every score −∞, and −∞ − 0 = −∞: weights 0, and no sum
                 continue;
             }
             any = true;
@@ -528,19 +529,20 @@ public final class VectorKernels implements Kernels {
             }
             shifts[r] = max[row];
         }
-        expRows(s, from, count, rows, shifts, sum, at);
+        expRows(s, from, count, rows, shifts, none, sum, at);
         return any;
     }
 
     /**
      * {@code s[i] = exp(s[i] − shifts[row of i])} over {@code rows} rows of {@code count} scores (a power of two, whole
-     * pairs of vectors), then each row's sum added to {@code sum[at + r]} but where its shift is +∞. The exp is
+     * pairs of vectors), then each row's sum added to {@code sum[at + r]}, but for the rows {@code none} marks. The exp is
      * {@link VectorMath#exp}'s steps written out, with the constants broadcast once before the loop: called, it was
      * not inlined where C2 had spent its node budget (and boxed every vector); inlined, C2 reloaded each constant
      * from memory in every iteration. Kept above C2's inlining size for hot callees, so it is always compiled on its
      * own, with a budget of its own.
      */
-    private static void expRows(float[] s, int from, int count, int rows, float[] shifts, float[] sum, int at) {
+    private static void expRows(float[] s, int from, int count, int rows, float[] shifts, boolean[] none, float[] sum,
+            int at) {
         VectorSpecies<Float> sp = SPECIES;
         FloatVector log2e = FloatVector.broadcast(sp, EXP_CONSTANTS[0]);
         FloatVector shifter = FloatVector.broadcast(sp, EXP_CONSTANTS[1]);
@@ -570,12 +572,13 @@ public final class VectorKernels implements Kernels {
             p = p.fma(r, p5);
             p = p.fma(r, one);
             FloatVector y = p.fma(r, one);
-            FloatVector scale = t.reinterpretAsInts().add(VectorMath.SCALE_BIAS).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+            FloatVector scale = t.reinterpretAsInts().add(VectorMath.SCALE_BIAS).lanewise(VectorOperators.LSHL, 23)
+                    .reinterpretAsFloats();
             y.mul(scale).mul(scaleDown).blend(0f, x.compare(VectorOperators.LT, lowest)).intoArray(s, i);
         }
         int step = sp.length();
         for (int r = 0; r < rows; r++) {
-            if (shifts[r] == Float.POSITIVE_INFINITY) {
+            if (none[r]) {
                 continue;
             }
             int lo = from + r * count;
