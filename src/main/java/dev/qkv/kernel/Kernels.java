@@ -65,9 +65,8 @@ public interface Kernels {
      * row r holds {@code count} scores at {@code s[from + r·stride, …)}, and its running maximum, sum and acc are
      * {@code max[at + r]}, {@code sum[at + r]} and {@code acc[(at + r)·dvPad, (at + r + 1)·dvPad)}. For each row:
      * raise the maximum to the block's ({@link #maxAbove}), multiplying the sum and acc by exp(old − new) unless the
-     * old one is −∞ (nothing seen: they are 0), then
-     * replace each score by {@code exp(sⱼ − max)} and add them to the sum. A row whose scores are all −∞ gets
-     * weights 0 and keeps its state. Returns whether any row had a score above −∞ (its weights to be added).
+     * old one is −∞ (nothing seen: they are 0), then replace each score by {@code exp(sⱼ − max)} and add them to the
+     * sum. A row whose scores are all −∞ gets weights 0 and keeps its state. Returns whether any row had a score above −∞ (its weights to be added).
      *
      * <p>This default is those steps row by row through the primitives above; the vector kernels fuse them.
      */
@@ -76,22 +75,12 @@ public interface Kernels {
         boolean any = false;
         for (int r = 0; r < rows; r++) {
             int lo = from + r * stride;
-            int row = at + r;
-            float blockMax = maxAbove(s, lo, lo + count, max[row]);
-            if (blockMax == Float.NEGATIVE_INFINITY) {
+            if (!OnlineMax.raise(this, s, lo, count, max, sum, acc, at + r, dvPad)) {
                 Arrays.fill(s, lo, lo + count, 0f);
                 continue;
             }
             any = true;
-            if (blockMax > max[row]) {
-                if (max[row] != Float.NEGATIVE_INFINITY) { // else the row has seen no key: its sum and acc are 0
-                    float rescale = (float) Math.exp(max[row] - blockMax);
-                    scale(acc, row * dvPad, (row + 1) * dvPad, rescale);
-                    sum[row] *= rescale;
-                }
-                max[row] = blockMax;
-            }
-            sum[row] += expAndSum(s, lo, lo + count, max[row]);
+            sum[at + r] += expAndSum(s, lo, lo + count, max[at + r]);
         }
         return any;
     }

@@ -508,41 +508,26 @@ public final class VectorKernels implements Kernels {
             return Kernels.super.fold(s, from, count, stride, rows, max, sum, acc, at, dvPad);
         }
         float[] shifts = new float[rows];
-        boolean[] none = new boolean[rows];
         boolean any = false;
         for (int r = 0; r < rows; r++) {
-            int lo = from + r * count;
-            int row = at + r;
-            float blockMax = maxAbove(s, lo, lo + count, max[row]);
-            if (blockMax == Float.NEGATIVE_INFINITY) {
-                none[r] = true; // every score −∞, and −∞ − 0 = −∞: weights 0, and no sum
-                continue;
-            }
-            any = true;
-            if (blockMax > max[row]) {
-                if (max[row] != Float.NEGATIVE_INFINITY) { // else the row has seen no key: its sum and acc are 0
-                    float rescale = (float) Math.exp(max[row] - blockMax);
-                    scale(acc, row * dvPad, (row + 1) * dvPad, rescale);
-                    sum[row] *= rescale;
-                }
-                max[row] = blockMax;
-            }
-            shifts[r] = max[row];
+            boolean seen = OnlineMax.raise(this, s, from + r * count, count, max, sum, acc, at + r, dvPad);
+            any |= seen;
+            // a row of −∞ scores gets the shift +∞: exp(−∞ − ∞) = 0 for each, and its sum gains exactly 0
+            shifts[r] = seen ? max[at + r] : Float.POSITIVE_INFINITY;
         }
-        expRows(s, from, count, rows, shifts, none, sum, at);
+        expRows(s, from, count, rows, shifts, sum, at);
         return any;
     }
 
     /**
      * {@code s[i] = exp(s[i] − shifts[row of i])} over {@code rows} rows of {@code count} scores (a power of two, whole
-     * pairs of vectors), then each row's sum added to {@code sum[at + r]}, but for the rows {@code none} marks. The exp is
+     * pairs of vectors), then each row's sum added to {@code sum[at + r]}. The exp is
      * {@link VectorMath#exp}'s steps written out, with the constants broadcast once before the loop: called, it was
      * not inlined where C2 had spent its node budget (and boxed every vector); inlined, C2 reloaded each constant
      * from memory in every iteration. Kept above C2's inlining size for hot callees, so it is always compiled on its
      * own, with a budget of its own.
      */
-    private static void expRows(float[] s, int from, int count, int rows, float[] shifts, boolean[] none, float[] sum,
-            int at) {
+    private static void expRows(float[] s, int from, int count, int rows, float[] shifts, float[] sum, int at) {
         VectorSpecies<Float> sp = SPECIES;
         FloatVector log2e = FloatVector.broadcast(sp, EXP_CONSTANTS[0]);
         FloatVector shifter = FloatVector.broadcast(sp, EXP_CONSTANTS[1]);
@@ -578,9 +563,6 @@ public final class VectorKernels implements Kernels {
         }
         int step = sp.length();
         for (int r = 0; r < rows; r++) {
-            if (none[r]) {
-                continue;
-            }
             int lo = from + r * count;
             FloatVector t0 = FloatVector.fromArray(sp, s, lo);
             FloatVector t1 = FloatVector.fromArray(sp, s, lo + step);
