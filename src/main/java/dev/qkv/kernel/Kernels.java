@@ -75,7 +75,7 @@ public interface Kernels {
         boolean any = false;
         for (int r = 0; r < rows; r++) {
             int lo = from + r * stride;
-            if (!OnlineMax.raise(this, s, lo, count, max, sum, acc, at + r, dvPad)) {
+            if (!OnlineMax.raise(this, maxAbove(s, lo, lo + count, max[at + r]), max, sum, acc, at + r, dvPad)) {
                 Arrays.fill(s, lo, lo + count, 0f);
                 continue;
             }

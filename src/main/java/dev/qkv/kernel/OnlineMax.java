@@ -9,14 +9,12 @@ final class OnlineMax {
     private OnlineMax() {}
 
     /**
-     * Raises {@code max[row]} to the maximum of {@code s[lo, lo + count)} ({@link Kernels#maxAbove}), multiplying
-     * {@code sum[row]} and the row's acc by {@code exp(old − new)} unless the old maximum is −∞ (the row has seen no
-     * key: its sum and acc are 0). Returns false, with the state untouched, when every score of the block is −∞;
-     * otherwise {@code max[row]} is then the shift for the block's exps.
+     * Raises {@code max[row]} to {@code blockMax}, the block's maximum as {@link Kernels#maxAbove} gives it against
+     * {@code max[row]}, multiplying {@code sum[row]} and the row's acc by {@code exp(old − new)} unless the old maximum
+     * is −∞ (the row has seen no key: its sum and acc are 0). Returns false, with the state untouched, when every
+     * score of the block is −∞; otherwise {@code max[row]} is then the shift for the block's exps.
      */
-    static boolean raise(Kernels kernels, float[] s, int lo, int count, float[] max, float[] sum, float[] acc, int row,
-            int dvPad) {
-        float blockMax = kernels.maxAbove(s, lo, lo + count, max[row]);
+    static boolean raise(Kernels kernels, float blockMax, float[] max, float[] sum, float[] acc, int row, int dvPad) {
         if (blockMax == Float.NEGATIVE_INFINITY) {
             return false;
         }
