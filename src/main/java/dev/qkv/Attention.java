@@ -116,7 +116,7 @@ public final class Attention {
         Visibility visibility = checkInputs(queries, keys, values, mask);
         Tensor out = queries.rank() == 1 ? Tensor.allocate(arena, values.cols())
                 : Tensor.allocate(arena, queries.rows(), values.cols());
-        finish(compute(queries.asMatrix(), keys, values, visibility), out, null);
+        pool(queries.asMatrix(), keys, values, visibility, out, null);
         return out;
     }
 
@@ -136,19 +136,18 @@ public final class Attention {
         if (logSumExp != null) {
             checkOutput("log-sum-exp", logSumExp, 1, queries.rows());
         }
-        finish(compute(queries.asMatrix(), keys, values, visibility), out, logSumExp);
+        pool(queries.asMatrix(), keys, values, visibility, out, logSumExp);
     }
 
     private static void finish(Rows rows, Tensor out, Tensor logSumExp) {
-        Tensor o = out.asMatrix();
-        float[] row = new float[rows.valueDim()];
-        for (int i = 0; i < rows.queries(); i++) {
-            rows.finish(i, row);
-            o.copyRowFrom(i, row);
-            if (logSumExp != null) {
-                logSumExp.asMatrix().set(0, i, (float) rows.logSumExp(i));
-            }
-        }
+        Pooling.finish(rows, out.asMatrix(), logSumExp == null ? null : logSumExp.asMatrix());
+    }
+
+    /** {@link #compute} and {@link #finish}, in one step: the algorithm layer may write each output as it is done. */
+    private void pool(Tensor queries, Tensor keys, Tensor values, Visibility visibility, Tensor out,
+            Tensor logSumExp) {
+        Pooling.pool(kernels, scoring.resolve(queries.cols()), float32(queries), keys, values, visibility, workers,
+                out.asMatrix(), logSumExp == null ? null : logSumExp.asMatrix());
     }
 
     /**
@@ -282,7 +281,7 @@ public final class Attention {
         try (Arena scratch = Arena.ofConfined()) {
             Tensor out = Tensor.allocate(scratch, queries.rows(), values.cols());
             Tensor logSumExp = Tensor.allocate(scratch, queries.rows());
-            finish(compute(queries.asMatrix(), keys, values, visibility), out, logSumExp);
+            pool(queries.asMatrix(), keys, values, visibility, out, logSumExp);
             Tensor dQueries = queries.rank() == 1 ? Tensor.allocate(arena, queries.cols())
                     : Tensor.allocate(arena, queries.rows(), queries.cols());
             Tensor dKeys = Tensor.allocate(arena, keys.rows(), keys.cols());

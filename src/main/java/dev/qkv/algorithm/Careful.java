@@ -46,6 +46,25 @@ final class Careful {
         }
     }
 
+    /**
+     * {@link #repair}'s test on row r of a float state that holds all of query i's keys, before any merge: a
+     * {@link Rows} that merged it would be empty where its sum is 0, and would hold the same values otherwise.
+     */
+    static boolean needed(Running state, int r, int dv, Visibility visibility, int i, int m) {
+        if (state.sum[r] == 0f) {
+            return seesAny(visibility, i, m);
+        }
+        if (!Float.isFinite(state.sum[r]) || !Float.isFinite(state.max[r])) {
+            return true;
+        }
+        for (int c = r * state.dvPad; c < r * state.dvPad + dv; c++) {
+            if (!Float.isFinite(state.acc[c])) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     private static boolean finite(Rows rows, int i) {
         return rows.sum(i) == 0 || rows.finite(i);
     }
@@ -56,7 +75,7 @@ final class Careful {
     }
 
     /** Query i's state over the keys it sees, in double: max, then Σ exp(sⱼ − max) and Σ exp(sⱼ − max)·vⱼ. */
-    private static void pool(Score score, Tensor queries, int i, Tensor keys, Tensor values, Visibility visibility,
+    static void pool(Score score, Tensor queries, int i, Tensor keys, Tensor values, Visibility visibility,
             Rows rows) {
         int end = Math.min(visibility.end(i), keys.rows());
         double max = max(score, queries, i, keys, visibility, end);

@@ -21,7 +21,8 @@ import java.util.function.Supplier;
  *
  * <p>Tasks are (shard, group) pairs: keys in shards of {@link Pooling#SHARD}, queries in groups of {@link #GROUP},
  * both fixed by the shapes; each task's state is merged into the result in shard order, so the output is bitwise
- * the same for any thread count. A row's arithmetic depends only on the rows of its micro tile and the shard,
+ * the same for any thread count. With one shard a task's state is final, and {@link Pooling} has the task write its
+ * rows' outputs itself ({@link Done}). A row's arithmetic depends only on the rows of its micro tile and the shard,
  * never on the thread that runs it.
  */
 final class TilePooling {
@@ -40,22 +41,45 @@ final class TilePooling {
         return Math.max(width, (dv + width - 1) / width * width);
     }
 
+    /** The state of query rows {@code [first, first + count)} over one shard of keys, as a task computed it. */
+    interface Done {
+        /** Row r of {@code state} is query {@code first + r}; called on the task's thread, once per group and shard. */
+        void group(int shard, int first, int count, Running state);
+    }
+
     /**
      * Pools every query under scores {@code factor · qᵀk} into {@code out}. Tasks run shard by shard, so the shards
      * in use at once are about as many as the threads.
      */
     static void pool(Kernels kernels, float factor, Tensor queries, Tensor keys, Tensor values, Visibility visibility,
             Rows out, Workers workers) {
-        int n = queries.rows();
+        pool(kernels, factor, queries, keys, values, visibility, workers, merge(out, queries.rows()));
+    }
+
+    /**
+     * Pools every query under scores {@code factor · qᵀk}, handing each group's state over each shard to
+     * {@code done}, in any order and on any thread; when {@link #shards} is 1, that state is the query's final one.
+     */
+    static void pool(Kernels kernels, float factor, Tensor queries, Tensor keys, Tensor values, Visibility visibility,
+            Workers workers, Done done) {
         int dvPad = dvPad(kernels, values.cols());
+        int last = maxEnd(queries.rows(), visibility);
+        pool(kernels, factor, queries, Pooling.shards(last), s -> KeyChunk.of(keys, values, s * Pooling.SHARD,
+                Math.min(Pooling.SHARD, last - s * Pooling.SHARD), TILE_BLOCK, kernels.tileWidth(), dvPad), dvPad,
+                visibility, done, workers);
+    }
+
+    /** The shards of keys the tasks of {@link #pool} walk for these n queries: those below the largest end. */
+    static int shards(int n, Visibility visibility) {
+        return Pooling.shards(maxEnd(n, visibility));
+    }
+
+    private static int maxEnd(int n, Visibility visibility) {
         int maxEnd = 0;
         for (int i = 0; i < n; i++) {
             maxEnd = Math.max(maxEnd, visibility.end(i));
         }
-        int last = maxEnd;
-        pool(kernels, factor, queries, Pooling.shards(maxEnd), s -> KeyChunk.of(keys, values, s * Pooling.SHARD,
-                Math.min(Pooling.SHARD, last - s * Pooling.SHARD), TILE_BLOCK, kernels.tileWidth(), dvPad), dvPad,
-                visibility, out, workers);
+        return maxEnd;
     }
 
     /**
@@ -63,21 +87,27 @@ final class TilePooling {
      * the method above over the chunk's rows as tensors, without packing them again, so the same bits.
      */
     static void pool(Kernels kernels, float factor, Tensor queries, KeyChunk chunk, Visibility visibility, Rows out) {
-        pool(kernels, factor, queries, 1, s -> chunk, chunk.dvPad, visibility, out, Workers.SERIAL);
+        pool(kernels, factor, queries, 1, s -> chunk, chunk.dvPad, visibility, merge(out, queries.rows()),
+                Workers.SERIAL);
+    }
+
+    /** Each group's state merged into {@code out}, shard after shard ({@link OrderedMerge}). */
+    private static Done merge(Rows out, int n) {
+        OrderedMerge[] merges = new OrderedMerge[(n + GROUP - 1) / GROUP];
+        for (int g = 0; g < merges.length; g++) {
+            merges[g] = new OrderedMerge(out, g * GROUP, Math.min(GROUP, n - g * GROUP));
+        }
+        return (shard, first, count, state) -> merges[first / GROUP].offer(shard, state);
     }
 
     private static void pool(Kernels kernels, float factor, Tensor queries, int shards, IntFunction<KeyChunk> pack,
-            int dvPad, Visibility visibility, Rows out, Workers workers) {
+            int dvPad, Visibility visibility, Done done, Workers workers) {
         int n = queries.rows();
         int groups = (n + GROUP - 1) / GROUP;
         SharedChunk[] chunks = new SharedChunk[shards];
         for (int s = 0; s < shards; s++) {
             int shard = s;
             chunks[s] = new SharedChunk(groups, () -> pack.apply(shard));
-        }
-        OrderedMerge[] merges = new OrderedMerge[groups];
-        for (int g = 0; g < groups; g++) {
-            merges[g] = new OrderedMerge(out, g * GROUP);
         }
         workers.forEach(shards * groups, task -> {
             int s = task / groups;
@@ -86,7 +116,7 @@ final class TilePooling {
                     visibility);
             pool(kernels, factor, group, chunks[s].acquire(), visibility);
             chunks[s].release();
-            merges[g].offer(s, group);
+            done.group(s, group.first, group.count, group.state);
         });
     }
 
@@ -219,19 +249,21 @@ final class TilePooling {
     private static final class OrderedMerge {
         private final Rows out;
         private final int first;
-        private final Map<Integer, Group> waiting = new HashMap<>();
+        private final int count;
+        private final Map<Integer, Running> waiting = new HashMap<>();
         private int next;
 
-        OrderedMerge(Rows out, int first) {
+        OrderedMerge(Rows out, int first, int count) {
             this.out = out;
             this.first = first;
+            this.count = count;
         }
 
-        synchronized void offer(int shard, Group group) {
-            waiting.put(shard, group);
-            for (Group ready; (ready = waiting.remove(next)) != null; next++) {
-                for (int r = 0; r < ready.count; r++) {
-                    out.merge(first + r, ready.state, r);
+        synchronized void offer(int shard, Running state) {
+            waiting.put(shard, state);
+            for (Running ready; (ready = waiting.remove(next)) != null; next++) {
+                for (int r = 0; r < count; r++) {
+                    out.merge(first + r, ready, r);
                 }
             }
         }

@@ -36,6 +36,11 @@ public final class Workers {
         this.executor = executor;
     }
 
+    /** Whether every task runs on the calling thread. */
+    public boolean serial() {
+        return threads <= 1;
+    }
+
     /** Runs tasks {@code 0 … count−1}, started in that order, on as many threads as it has; returns when all are done. */
     public void forEach(int count, IntConsumer task) {
         int helpers = Math.min(threads, count) - 1;
