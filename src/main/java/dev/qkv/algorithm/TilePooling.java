@@ -19,7 +19,8 @@ import java.util.function.Supplier;
  * ({@link Softmax#foldTile}, all rows of the tile in one kernel call), then {@code O += P·V}
  * ({@link Kernels#tileAccumulate}), over keys and values packed once per shard ({@link KeyChunk}).
  *
- * <p>Tasks are (shard, group) pairs: keys in shards of {@link Pooling#SHARD}, queries in groups of {@link #GROUP},
+ * <p>Tasks are (shard, group) pairs: keys in shards of {@link Pooling#SHARD}, queries in groups of about {@link #GROUP}
+ * ({@link #groupRows}),
  * both fixed by the shapes; each task's state is merged into the result in shard order, so the output is bitwise
  * the same for any thread count. With one shard a task's state is final, and {@link Pooling} has the task write its
  * rows' outputs itself ({@link Done}). A row's arithmetic depends only on the rows of its micro tile and the shard,
@@ -32,6 +33,24 @@ final class TilePooling {
      * multiple of every {@link Kernels#tileRows()}.
      */
     static final int GROUP = 96;
+
+    /**
+     * The rows of a group for n queries on these workers: {@link #GROUP}, or, with helper threads, fewer, so that the
+     * groups come in whole rounds of one per thread. At n = 1024, 11 groups of 96 split 6 and 5 between two threads
+     * and bound them to 1.83× one; 12 of 88 split evenly. Always whole micro tiles, which start at every multiple of
+     * {@link Kernels#tileRows()} whatever the groups, so a row's arithmetic, and the result, do not depend on the
+     * thread count.
+     */
+    static int groupRows(int n, Kernels kernels, Workers workers) {
+        int rows = kernels.tileRows();
+        int groups = (n + GROUP - 1) / GROUP;
+        int threads = workers.threads();
+        if (threads > 1 && groups > 1) {
+            groups = (groups + threads - 1) / threads * threads;
+        }
+        int size = (n + groups - 1) / groups;
+        return Math.max(rows, (size + rows - 1) / rows * rows);
+    }
 
     private TilePooling() {}
 
@@ -53,7 +72,8 @@ final class TilePooling {
      */
     static void pool(Kernels kernels, float factor, Tensor queries, Tensor keys, Tensor values, Visibility visibility,
             Rows out, Workers workers) {
-        pool(kernels, factor, queries, keys, values, visibility, workers, merge(out, queries.rows()));
+        pool(kernels, factor, queries, keys, values, visibility, workers,
+                merge(out, queries.rows(), groupRows(queries.rows(), kernels, workers)));
     }
 
     /**
@@ -87,23 +107,24 @@ final class TilePooling {
      * the method above over the chunk's rows as tensors, without packing them again, so the same bits.
      */
     static void pool(Kernels kernels, float factor, Tensor queries, KeyChunk chunk, Visibility visibility, Rows out) {
-        pool(kernels, factor, queries, 1, s -> chunk, chunk.dvPad, visibility, merge(out, queries.rows()),
-                Workers.SERIAL);
+        pool(kernels, factor, queries, 1, s -> chunk, chunk.dvPad, visibility,
+                merge(out, queries.rows(), groupRows(queries.rows(), kernels, Workers.SERIAL)), Workers.SERIAL);
     }
 
-    /** Each group's state merged into {@code out}, shard after shard ({@link OrderedMerge}). */
-    private static Done merge(Rows out, int n) {
-        OrderedMerge[] merges = new OrderedMerge[(n + GROUP - 1) / GROUP];
+    /** Each group's state merged into {@code out}, shard after shard ({@link OrderedMerge}); groups of {@code size}. */
+    private static Done merge(Rows out, int n, int size) {
+        OrderedMerge[] merges = new OrderedMerge[(n + size - 1) / size];
         for (int g = 0; g < merges.length; g++) {
-            merges[g] = new OrderedMerge(out, g * GROUP, Math.min(GROUP, n - g * GROUP));
+            merges[g] = new OrderedMerge(out, g * size, Math.min(size, n - g * size));
         }
-        return (shard, first, count, state) -> merges[first / GROUP].offer(shard, state);
+        return (shard, first, count, state) -> merges[first / size].offer(shard, state);
     }
 
     private static void pool(Kernels kernels, float factor, Tensor queries, int shards, IntFunction<KeyChunk> pack,
             int dvPad, Visibility visibility, Done done, Workers workers) {
         int n = queries.rows();
-        int groups = (n + GROUP - 1) / GROUP;
+        int size = groupRows(n, kernels, workers);
+        int groups = (n + size - 1) / size;
         SharedChunk[] chunks = new SharedChunk[shards];
         for (int s = 0; s < shards; s++) {
             int shard = s;
@@ -112,7 +133,7 @@ final class TilePooling {
         workers.forEach(shards * groups, task -> {
             int s = task / groups;
             int g = task % groups;
-            Group group = new Group(queries, g * GROUP, Math.min(GROUP, n - g * GROUP), kernels.tileRows(), dvPad,
+            Group group = new Group(queries, g * size, Math.min(size, n - g * size), kernels.tileRows(), dvPad,
                     visibility);
             pool(kernels, factor, group, chunks[s].acquire(), visibility);
             chunks[s].release();

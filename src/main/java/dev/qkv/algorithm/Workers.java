@@ -36,6 +36,11 @@ public final class Workers {
         this.executor = executor;
     }
 
+    /** The most threads a call runs on, the caller's included. */
+    public int threads() {
+        return Math.max(1, threads);
+    }
+
     /** Whether every task runs on the calling thread. */
     public boolean serial() {
         return threads <= 1;
