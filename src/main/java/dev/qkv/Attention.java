@@ -166,10 +166,10 @@ public final class Attention {
      */
     public Tensor pool(Arena arena, Tensor queries, KeyValueStore store) {
         Objects.requireNonNull(arena, "arena");
-        Rows rows = compute(queries, store);
+        KeyValueStore.Snapshot snapshot = checked(queries, store);
         Tensor out = queries.rank() == 1 ? Tensor.allocate(arena, store.valueDim())
                 : Tensor.allocate(arena, queries.rows(), store.valueDim());
-        finish(rows, out, null);
+        pool(queries, store, snapshot, out);
         return out;
     }
 
@@ -182,7 +182,13 @@ public final class Attention {
         Objects.requireNonNull(queries, "queries");
         Objects.requireNonNull(store, "store");
         checkOutput("output", out, queries.rows(), store.valueDim());
-        finish(compute(queries, store), out, null);
+        pool(queries, store, checked(queries, store), out);
+    }
+
+    private void pool(Tensor queries, KeyValueStore store, KeyValueStore.Snapshot snapshot, Tensor out) {
+        Tensor q = float32(queries.asMatrix());
+        PagedPooling.pool(kernels, scoring.resolve(q.cols()), q, snapshot.keys(), snapshot.values(), snapshot.size(),
+                store.valueDim(), snapshot.packed(), workers, out.asMatrix());
     }
 
     /** The partial state of the queries over every key and value of {@code store}, to merge with others. */
@@ -191,6 +197,14 @@ public final class Attention {
     }
 
     private Rows compute(Tensor queries, KeyValueStore store) {
+        KeyValueStore.Snapshot snapshot = checked(queries, store);
+        Tensor q = float32(queries.asMatrix());
+        return PagedPooling.pool(kernels, scoring.resolve(q.cols()), q, snapshot.keys(), snapshot.values(),
+                snapshot.size(), store.valueDim(), snapshot.packed(), workers);
+    }
+
+    /** The store's rows appended so far, after checking the queries and them for a call. */
+    private KeyValueStore.Snapshot checked(Tensor queries, KeyValueStore store) {
         Objects.requireNonNull(queries, "queries");
         Objects.requireNonNull(store, "store");
         Checks.alive("queries", queries, true);
@@ -217,9 +231,7 @@ public final class Attention {
         if (checkFinite) {
             Checks.finite("queries", queries, null);
         }
-        Tensor q = float32(queries.asMatrix());
-        return PagedPooling.pool(kernels, scoring.resolve(q.cols()), q, snapshot.keys(), snapshot.values(),
-                snapshot.size(), store.valueDim(), snapshot.packed(), workers);
+        return snapshot;
     }
 
     /** Every query's state, by the algorithm layer. */

@@ -86,6 +86,37 @@ class OutputPathsTest {
         }
     }
 
+    /**
+     * A store of one page: its groups of queries run on the helper threads and write their outputs (where the pages
+     * are otherwise one task each): bitwise the store's partial, and the same keys and values as tensors.
+     */
+    @ParameterizedTest(name = "{0} rows, {1} thread(s)")
+    @CsvSource({"512, 1", "512, 2", "8192, 2", "8492, 2"})
+    void aStoreOfOnePageGivesItsPartialsOutputs(int m, int threads) {
+        TestKernels.assumeAvailable("vector");
+        int n = 300;
+        Attention attention = Attention.builder().kernels("vector").threads(threads).build();
+        try (Arena arena = Arena.ofShared()) {
+            Tensor q = random(arena, n, D, 1);
+            Tensor k = random(arena, m, D, 2);
+            Tensor v = random(arena, m, D, 3);
+            for (int c = 0; c < D; c++) {
+                q.set(5, c, 1e38f);
+            }
+            KeyValueStore store = KeyValueStore.create(arena, D, D, dev.qkv.tensor.ElementType.F32);
+            store.append(k, v);
+            Tensor out = Tensor.allocate(arena, n, D);
+            attention.pool(q, store, out);
+            float[][] fromPartial = attention.partial(q, store).output(arena).toArray();
+            float[][] fromTensors = attention.pool(arena, q, k, v).toArray();
+            float[][] actual = out.toArray();
+            for (int i = 0; i < n; i++) {
+                assertArrayEquals(fromPartial[i], actual[i], "query " + i + ", against the partial");
+                assertArrayEquals(fromTensors[i], actual[i], "query " + i + ", against the tensors");
+            }
+        }
+    }
+
     @ParameterizedTest(name = "output is the {0}, {1} keys, {2} thread(s)")
     @CsvSource({"queries, 300, 2", "keys, 300, 2", "values, 300, 2", "queries, 300, 1", "values, 300, 1",
             "keys, " + (Pooling.SHARD + 300) + ", 2"})

@@ -59,6 +59,28 @@ public final class PagedPooling {
         return out;
     }
 
+    /**
+     * Pools every query into {@code out} (n × dv): {@link #pool}, then {@link Pooling#finish}, with the same bits.
+     * When the tiles take a store of one page, the page's groups of queries run on the workers and each writes its
+     * outputs as it finishes ({@link Pooling#written}), where {@link #pool} runs one task per page, and so one thread.
+     */
+    public static void pool(Kernels kernels, Score score, Tensor queries, Tensor[] keys, Tensor[] values, int m,
+            int dv, PackedPages packed, Workers workers, Tensor out) {
+        int n = queries.rows();
+        if (Pooling.shards(m) == 1 && Pooling.tiled(kernels, score.kind(), n, m, queries.cols(), dv)) {
+            Tensor k = keys[0].rows(0, m);
+            Tensor v = values[0].rows(0, m);
+            if (Pooling.writable(out, queries, k, v, workers)) {
+                KeyChunk chunk = packed.chunk(kernels, 0, keys[0], values[0], m);
+                Visibility all = Visibility.all(n, m);
+                Pooling.written(score, queries, k, v, all, out, null,
+                        done -> TilePooling.pool(kernels, score.factor(), queries, chunk, all, workers, done));
+                return;
+            }
+        }
+        Pooling.finish(pool(kernels, score, queries, keys, values, m, dv, packed, workers), out, null);
+    }
+
     /** Merges the pages' states into the result strictly in page order, whatever order they finish in. */
     private static final class Merge {
         private final Rows out;

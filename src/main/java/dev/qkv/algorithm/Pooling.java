@@ -5,6 +5,7 @@ import dev.qkv.kernel.Score;
 import dev.qkv.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
+import java.util.function.Consumer;
 
 /**
  * The algorithm layer's entry: attention pooling and weights over the primitive kernels, for any
@@ -120,28 +121,41 @@ public final class Pooling {
             finish(pool(kernels, score, queries, keys, values, visibility, workers), out, logSumExp);
             return;
         }
+        written(score, queries, keys, values, visibility, out, logSumExp,
+                done -> TilePooling.pool(kernels, score.factor(), queries, keys, values, visibility, workers, done));
+    }
+
+    /**
+     * The outputs of a tile run over one shard that holds all of each query's keys ({@code tiles}), written by its
+     * tasks as they finish ({@link #pool(Kernels, Score, Tensor, Tensor, Tensor, Visibility, Workers, Tensor,
+     * Tensor)}); then the rows {@link Careful} must compute again, from {@code keys} and {@code values}.
+     */
+    static void written(Score score, Tensor queries, Tensor keys, Tensor values, Visibility visibility, Tensor out,
+            Tensor logSumExp, Consumer<TilePooling.Done> tiles) {
+        int n = queries.rows();
+        int m = keys.rows();
+        int dv = values.cols();
         boolean[] again = new boolean[n];
-        TilePooling.pool(kernels, score.factor(), queries, keys, values, visibility, workers,
-                (shard, first, count, state) -> {
-                    float[] row = new float[dv];
-                    for (int r = 0; r < count; r++) {
-                        int i = first + r;
-                        if (Careful.needed(state, r, dv, visibility, i, m)) {
-                            again[i] = true;
-                            continue;
-                        }
-                        int a = r * state.dvPad;
-                        double sum = state.sum[r];
-                        for (int c = 0; c < dv; c++) {
-                            row[c] = sum == 0 ? 0f : (float) (state.acc[a + c] / sum);
-                        }
-                        out.copyRowFrom(i, row);
-                        if (logSumExp != null) {
-                            logSumExp.set(0, i, sum == 0 ? Float.NEGATIVE_INFINITY
-                                    : (float) (state.max[r] + Math.log(sum)));
-                        }
-                    }
-                });
+        tiles.accept((shard, first, count, state) -> {
+            float[] row = new float[dv];
+            for (int r = 0; r < count; r++) {
+                int i = first + r;
+                if (Careful.needed(state, r, dv, visibility, i, m)) {
+                    again[i] = true;
+                    continue;
+                }
+                int a = r * state.dvPad;
+                double sum = state.sum[r];
+                for (int c = 0; c < dv; c++) {
+                    row[c] = sum == 0 ? 0f : (float) (state.acc[a + c] / sum);
+                }
+                out.copyRowFrom(i, row);
+                if (logSumExp != null) {
+                    logSumExp.set(0, i, sum == 0 ? Float.NEGATIVE_INFINITY
+                            : (float) (state.max[r] + Math.log(sum)));
+                }
+            }
+        });
         Rows careful = null;
         for (int i = 0; i < n; i++) {
             if (again[i]) {
@@ -157,7 +171,7 @@ public final class Pooling {
      * is written by its owner, the calling thread, alone), and it shares none with an input, where an output must
      * wait until every input is read ({@link Careful} reads them again at the end), as the double state's path does.
      */
-    private static boolean writable(Tensor out, Tensor queries, Tensor keys, Tensor values, Workers workers) {
+    static boolean writable(Tensor out, Tensor queries, Tensor keys, Tensor values, Workers workers) {
         MemorySegment s = out.segment();
         return (workers.serial() || s.isAccessibleBy(NOT_CALLER)) && s.asOverlappingSlice(queries.segment()).isEmpty()
                 && s.asOverlappingSlice(keys.segment()).isEmpty() && s.asOverlappingSlice(values.segment()).isEmpty();

@@ -111,6 +111,15 @@ final class TilePooling {
                 merge(out, queries.rows(), groupRows(queries.rows(), kernels, Workers.SERIAL)), Workers.SERIAL);
     }
 
+    /**
+     * The same over keys and values packed already, on these workers, handing each group's state to {@code done}: its
+     * final one, since a chunk is one shard.
+     */
+    static void pool(Kernels kernels, float factor, Tensor queries, KeyChunk chunk, Visibility visibility,
+            Workers workers, Done done) {
+        pool(kernels, factor, queries, 1, s -> chunk, chunk.dvPad, visibility, done, workers);
+    }
+
     /** Each group's state merged into {@code out}, shard after shard ({@link OrderedMerge}); groups of {@code size}. */
     private static Done merge(Rows out, int n, int size) {
         OrderedMerge[] merges = new OrderedMerge[(n + size - 1) / size];
