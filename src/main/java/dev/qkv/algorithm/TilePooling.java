@@ -19,12 +19,11 @@ import java.util.function.Supplier;
  * ({@link Softmax#foldTile}, all rows of the tile in one kernel call), then {@code O += P·V}
  * ({@link Kernels#tileAccumulate}), over keys and values packed once per shard ({@link KeyChunk}).
  *
- * <p>Tasks are (shard, group) pairs: keys in shards of {@link Pooling#SHARD}, queries in groups of about {@link #GROUP}
- * ({@link #groupRows}),
- * both fixed by the shapes; each task's state is merged into the result in shard order, so the output is bitwise
- * the same for any thread count. With one shard a task's state is final, and {@link Pooling} has the task write its
- * rows' outputs itself ({@link Done}). A row's arithmetic depends only on the rows of its micro tile and the shard,
- * never on the thread that runs it.
+ * <p>Tasks are (shard, group) pairs: keys in shards of {@link Pooling#SHARD}, queries in groups of about
+ * {@link #GROUP} rows, as many groups for each thread ({@link #groupRows}); each task's state is merged into the
+ * result in shard order, so the output is bitwise the same for any thread count. With one shard a task's state is
+ * final, and {@link Pooling} has the task write its rows' outputs itself ({@link Done}). A row's arithmetic depends
+ * only on the rows of its micro tile and the shard, never on the thread that runs it.
  */
 final class TilePooling {
 
