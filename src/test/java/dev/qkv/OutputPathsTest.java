@@ -8,7 +8,6 @@ import dev.qkv.algorithm.Pooling;
 import dev.qkv.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.util.Arrays;
-import java.util.Random;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -27,13 +26,18 @@ class OutputPathsTest {
 
     private static final int D = 32;
 
-    private static Tensor random(Arena arena, int rows, int cols, long seed) {
-        Random r = new Random(seed);
-        float[] x = new float[rows * cols];
-        for (int i = 0; i < x.length; i++) {
-            x[i] = (float) r.nextGaussian();
+    /**
+     * Gaussian queries (n × D), keys and values (m × D), with query 5 at 1e38 in every element: its float dot
+     * products pass 3.4e38 (±∞, then NaN), so its row is computed again in double, at the end, from the inputs.
+     */
+    private record Inputs(Tensor q, Tensor k, Tensor v) {
+        Inputs(Arena arena, int n, int m) {
+            this(ThreadsContractTest.random(arena, n, D, 1), ThreadsContractTest.random(arena, m, D, 2),
+                    ThreadsContractTest.random(arena, m, D, 3));
+            for (int c = 0; c < D; c++) {
+                q.set(5, c, 1e38f);
+            }
         }
-        return Tensor.of(arena, rows, cols, x);
     }
 
     private static Mask mask(String name, int n) {
@@ -59,12 +63,10 @@ class OutputPathsTest {
         int n = 300;
         Attention attention = Attention.builder().kernels(kernels).threads(threads).build();
         try (Arena arena = Arena.ofShared()) {
-            Tensor q = random(arena, n, D, 1);
-            Tensor k = random(arena, m, D, 2);
-            Tensor v = random(arena, m, D, 3);
-            for (int c = 0; c < D; c++) {
-                q.set(5, c, 1e38f); // its float dot products pass 3.4e38 (±∞, then NaN): a row done again in double
-            }
+            Inputs in = new Inputs(arena, n, m);
+            Tensor q = in.q();
+            Tensor k = in.k();
+            Tensor v = in.v();
             Mask mask = mask(maskName, n);
             Tensor out = Tensor.allocate(arena, n, D);
             Tensor logSumExp = Tensor.allocate(arena, n);
@@ -97,12 +99,10 @@ class OutputPathsTest {
         int n = 300;
         Attention attention = Attention.builder().kernels("vector").threads(threads).build();
         try (Arena arena = Arena.ofShared()) {
-            Tensor q = random(arena, n, D, 1);
-            Tensor k = random(arena, m, D, 2);
-            Tensor v = random(arena, m, D, 3);
-            for (int c = 0; c < D; c++) {
-                q.set(5, c, 1e38f);
-            }
+            Inputs in = new Inputs(arena, n, m);
+            Tensor q = in.q();
+            Tensor k = in.k();
+            Tensor v = in.v();
             KeyValueStore store = KeyValueStore.create(arena, D, D, dev.qkv.tensor.ElementType.F32);
             store.append(k, v);
             Tensor out = Tensor.allocate(arena, n, D);
@@ -125,12 +125,10 @@ class OutputPathsTest {
         int n = 300;
         Attention attention = Attention.builder().kernels("vector").threads(threads).build();
         try (Arena arena = Arena.ofShared()) {
-            Tensor q = random(arena, n, D, 1);
-            Tensor k = random(arena, m, D, 2);
-            Tensor v = random(arena, m, D, 3);
-            for (int c = 0; c < D; c++) {
-                q.set(5, c, 1e38f); // computed again in double at the end, from the inputs
-            }
+            Inputs in = new Inputs(arena, n, m);
+            Tensor q = in.q();
+            Tensor k = in.k();
+            Tensor v = in.v();
             float[][] expected = attention.pool(arena, q, k, v).toArray();
             Tensor target = switch (which) {
                 case "queries" -> q;

@@ -32,7 +32,8 @@ class ThreadsContractTest {
 
     private static final Duration LIMIT = Duration.ofSeconds(60);
 
-    private static Tensor random(Arena arena, int rows, int cols, long seed) {
+    /** Standard normal floats, row after row from {@code new Random(seed)}; also the inputs of OutputPathsTest. */
+    static Tensor random(Arena arena, int rows, int cols, long seed) {
         Random r = new Random(seed);
         float[] x = new float[rows * cols];
         for (int i = 0; i < x.length; i++) {
