@@ -1,6 +1,7 @@
 package dev.qkv;
 
 import dev.qkv.kernel.KernelProvider;
+import dev.qkv.tensor.ElementType;
 import dev.qkv.tensor.Tensor;
 import java.io.IOException;
 import java.io.InputStream;
@@ -219,6 +220,34 @@ public final class KernelWarmUp implements LauncherSessionListener {
                             .output(out);
                 }
             }
+            for (ElementType type : new ElementType[] {ElementType.F16, ElementType.BF16}) {
+                halves(arena, random, type, scorings);
+            }
+        }
+    }
+
+    /**
+     * One query over half keys and values of {@code type}, more than the row path reads as from cache, so it
+     * streams them: rows of whole vectors (a multiple of 16 floats, whole at every width), which the half kernels
+     * take two at a time, or of any width, one at a time; then over their first keys, which it reads as from cache
+     * (the widened blocks).
+     */
+    private static void halves(Arena arena, Random random, ElementType type, Scoring[] scorings) {
+        int d = random.nextBoolean() ? 16 * (1 + random.nextInt(8)) : 1 + random.nextInt(140);
+        int dv = random.nextBoolean() ? 16 * (1 + random.nextInt(8)) : 1 + random.nextInt(140);
+        int m = (4 << 20) / (d + dv) + 1 + random.nextInt(SHARD);
+        Tensor query = random(arena, random, 1, d);
+        Tensor keys = random(arena, random, m, d).convertTo(arena, type);
+        Tensor values = random(arena, random, m, dv).convertTo(arena, type);
+        Tensor out = Tensor.allocate(arena, 1, dv);
+        int[] length = {random.nextInt(m + 1)};
+        for (Scoring scoring : scorings) {
+            Attention attention = Attention.builder().scoring(scoring).kernels("vector")
+                    .threads(1 + random.nextInt(2)).build();
+            attention.pool(query, keys, values, Mask.none(), out);
+            attention.pool(query, keys, values, Mask.validLengths(length), out);
+            int cached = 1 + random.nextInt(700);
+            attention.pool(query, keys.rows(0, cached), values.rows(0, cached), Mask.none(), out);
         }
     }
 

@@ -100,11 +100,12 @@ final class HalfVectorKernels {
     }
 
     /**
-     * {@link Kernels#streamScores} for half keys: one key at a time, each vector of the key widened in registers and
-     * fed straight to its FMA, with no block. The chain of FMAs and the lane sum are those of the float32
+     * {@link Kernels#streamScores} for half keys, each vector of a key widened in registers and fed straight to its
+     * FMA, with no block: two keys at a time when a row is whole vectors ({@link #bf16Dot}), else one at a time
+     * ({@link #dotInOrder}). Each key's chain of FMAs and its lane sum are those of the float32
      * {@code streamScores}, so the same bits as it on the widened keys. Over 2²⁰ keys at d = 128 (AVX-512, a
-     * throwaway probe) scoring took 9–11 ms in bfloat16 from memory against 23–26 through the block, and 17–19 for
-     * the float32 keys.
+     * throwaway probe) scoring one key at a time took 9–11 ms in bfloat16 from memory against 23–26 through the
+     * block, and 17–19 for the float32 keys.
      */
     static void streamScores(Score score, Tensor queries, int query, Tensor keys, int from, int to, float[] scores) {
         int d = queries.cols();
@@ -112,11 +113,125 @@ final class HalfVectorKernels {
         float factor = dot ? score.factor() : -score.factor();
         MemorySegment q = queries.segment().asSlice(queries.rowOffset(query), 4L * d);
         boolean bf16 = keys.elementType() == ElementType.BF16;
-        if (dot) {
-            dotInOrder(q, keys, from, to, factor, bf16, scores);
+        if (d % LANES != 0) {
+            if (dot) {
+                dotInOrder(q, keys, from, to, factor, bf16, scores);
+            } else {
+                distanceInOrder(q, keys, from, to, factor, bf16, scores);
+            }
+        } else if (dot && bf16) {
+            bf16Dot(q, keys, from, to, factor, scores);
+        } else if (dot) {
+            f16Dot(q, keys, from, to, factor, scores);
+        } else if (bf16) {
+            bf16Distance(q, keys, from, to, factor, scores);
         } else {
-            distanceInOrder(q, keys, from, to, factor, bf16, scores);
+            f16Distance(q, keys, from, to, factor, scores);
         }
+    }
+
+    /**
+     * {@code scores[j − from] = factor · qᵀk_j} for bfloat16 keys of whole vectors, two keys at a time: keys j and
+     * j + 1 share each query load, their chains of FMAs run side by side and their lane sums are taken together
+     * ({@link VectorKernels#laneSums(FloatVector, FloatVector)}); with an odd count the last key is both of the last
+     * pair (scored twice, stored once). One key's chain and lane sum are its latency: two at a time, scoring 2²⁰
+     * keys at d = 128 from memory took 9.5 ms against 12.6 in bfloat16, 12.3 against 15.3 in binary16 (a throwaway
+     * probe, BENCHMARKS.md "half kernels two keys at a time tried").
+     *
+     * <p>One method per element type and score, with only that type's widening and no masked tail, so that C2's
+     * parse of it stays under {@code NodeCountInliningCutoff}: past it, C2 stops inlining the Vector API calls and
+     * boxes every vector they return, gigabytes per call. The same loop with both widenings behind a flag (whose
+     * branch profile has both in a JVM that met both types) passed it, and so did one binary16 method for both scores
+     * or with the masked tail ({@code -XX:+PrintInlining}). {@link #f16Dot}, {@link #bf16Distance} and
+     * {@link #f16Distance} are this loop with the other widening or {@code fma(q − k, q − k, a)}.
+     */
+    private static void bf16Dot(MemorySegment q, Tensor keys, int from, int to, float factor, float[] scores) {
+        int d = keys.cols();
+        for (int j = from; j < to; j += 2) {
+            MemorySegment k0 = row(keys, j);
+            MemorySegment k1 = row(keys, Math.min(j + 1, to - 1));
+            FloatVector a0 = FloatVector.zero(SPECIES);
+            FloatVector a1 = a0;
+            for (int i = 0; i < d; i += LANES) {
+                FloatVector x = query(q, i);
+                a0 = x.fma(bf16(halves(k0, i)), a0);
+                a1 = x.fma(bf16(halves(k1, i)), a1);
+            }
+            FloatVector sums = VectorKernels.laneSums(a0, a1);
+            scores[j - from] = factor * sums.lane(0);
+            if (j + 1 < to) {
+                scores[j + 1 - from] = factor * sums.lane(LANES / 2);
+            }
+        }
+    }
+
+    private static void f16Dot(MemorySegment q, Tensor keys, int from, int to, float factor, float[] scores) {
+        int d = keys.cols();
+        for (int j = from; j < to; j += 2) {
+            MemorySegment k0 = row(keys, j);
+            MemorySegment k1 = row(keys, Math.min(j + 1, to - 1));
+            FloatVector a0 = FloatVector.zero(SPECIES);
+            FloatVector a1 = a0;
+            for (int i = 0; i < d; i += LANES) {
+                FloatVector x = query(q, i);
+                a0 = x.fma(f16(halves(k0, i)), a0);
+                a1 = x.fma(f16(halves(k1, i)), a1);
+            }
+            FloatVector sums = VectorKernels.laneSums(a0, a1);
+            scores[j - from] = factor * sums.lane(0);
+            if (j + 1 < to) {
+                scores[j + 1 - from] = factor * sums.lane(LANES / 2);
+            }
+        }
+    }
+
+    private static void bf16Distance(MemorySegment q, Tensor keys, int from, int to, float factor, float[] scores) {
+        int d = keys.cols();
+        for (int j = from; j < to; j += 2) {
+            MemorySegment k0 = row(keys, j);
+            MemorySegment k1 = row(keys, Math.min(j + 1, to - 1));
+            FloatVector a0 = FloatVector.zero(SPECIES);
+            FloatVector a1 = a0;
+            for (int i = 0; i < d; i += LANES) {
+                FloatVector x = query(q, i);
+                FloatVector e0 = x.sub(bf16(halves(k0, i)));
+                FloatVector e1 = x.sub(bf16(halves(k1, i)));
+                a0 = e0.fma(e0, a0);
+                a1 = e1.fma(e1, a1);
+            }
+            FloatVector sums = VectorKernels.laneSums(a0, a1);
+            scores[j - from] = factor * sums.lane(0);
+            if (j + 1 < to) {
+                scores[j + 1 - from] = factor * sums.lane(LANES / 2);
+            }
+        }
+    }
+
+    private static void f16Distance(MemorySegment q, Tensor keys, int from, int to, float factor, float[] scores) {
+        int d = keys.cols();
+        for (int j = from; j < to; j += 2) {
+            MemorySegment k0 = row(keys, j);
+            MemorySegment k1 = row(keys, Math.min(j + 1, to - 1));
+            FloatVector a0 = FloatVector.zero(SPECIES);
+            FloatVector a1 = a0;
+            for (int i = 0; i < d; i += LANES) {
+                FloatVector x = query(q, i);
+                FloatVector e0 = x.sub(f16(halves(k0, i)));
+                FloatVector e1 = x.sub(f16(halves(k1, i)));
+                a0 = e0.fma(e0, a0);
+                a1 = e1.fma(e1, a1);
+            }
+            FloatVector sums = VectorKernels.laneSums(a0, a1);
+            scores[j - from] = factor * sums.lane(0);
+            if (j + 1 < to) {
+                scores[j + 1 - from] = factor * sums.lane(LANES / 2);
+            }
+        }
+    }
+
+    /** Row {@code i} of a half matrix as a slice of its {@code cols} halves. */
+    private static MemorySegment row(Tensor t, int i) {
+        return t.segment().asSlice(t.rowOffset(i), 2L * t.cols());
     }
 
     /**
@@ -190,16 +305,84 @@ final class HalfVectorKernels {
     }
 
     /**
-     * {@link Kernels#accumulate} for half values: row by row, each vector of the row widened in registers and fed to
-     * its FMA with the row's weight, the sums loaded from and stored to {@code acc} (in L1) around it, a masked vector
-     * for the last columns. Every column sums its rows in row order with one FMA each, as the float32 kernel does:
-     * the same bits as it on the widened values.
+     * {@link Kernels#accumulate} for half values, each vector of a row widened in registers and fed to its FMA with
+     * the row's weight, the sums loaded from and stored to {@code acc} (in L1) around it: two rows per load and store
+     * of the sums when a row is whole vectors ({@link #bf16Accumulate}), else one ({@link #accumulateRows}). Every
+     * column sums its rows in row order with one FMA each, as the float32 kernel does: the same bits as it on the
+     * widened values.
+     */
+    static void accumulate(float[] weights, int at, Tensor values, int from, int to, float[] acc) {
+        if (values.cols() % LANES != 0) {
+            accumulateRows(weights, at, values, from, to, acc);
+        } else if (values.elementType() == ElementType.BF16) {
+            bf16Accumulate(weights, at, values, from, to, acc);
+        } else {
+            f16Accumulate(weights, at, values, from, to, acc);
+        }
+    }
+
+    /**
+     * {@link #accumulate} of bfloat16 rows of whole vectors, two rows per pass over {@code acc}: {@code acc[j] =
+     * fma(v₁[j], w₁, fma(v₀[j], w₀, acc[j]))}, the FMAs of one row at a time, with a load and store of the sums
+     * between them saved (over 2²⁰ rows at d = 128 from memory, 9.5 against 11.4 ms in bfloat16, 10.1 against 12.0
+     * in binary16, a throwaway probe); an odd count's last row alone. One method per element type, with no masked
+     * tail, for the reason given at {@link #bf16Dot}; {@link #f16Accumulate} is this one with the other widening.
+     */
+    private static void bf16Accumulate(float[] weights, int at, Tensor values, int from, int to, float[] acc) {
+        int dv = values.cols();
+        int shift = at - from; // row i's weight is weights[shift + i]
+        int i = from;
+        for (; i < to - 1; i += 2) {
+            MemorySegment r0 = row(values, i);
+            MemorySegment r1 = row(values, i + 1);
+            FloatVector w0 = FloatVector.broadcast(SPECIES, weights[shift + i]);
+            FloatVector w1 = FloatVector.broadcast(SPECIES, weights[shift + i + 1]);
+            for (int j = 0; j < dv; j += LANES) {
+                FloatVector a = bf16(halves(r0, j)).fma(w0, FloatVector.fromArray(SPECIES, acc, j));
+                bf16(halves(r1, j)).fma(w1, a).intoArray(acc, j);
+            }
+        }
+        if (i < to) {
+            MemorySegment r0 = row(values, i);
+            FloatVector w0 = FloatVector.broadcast(SPECIES, weights[shift + i]);
+            for (int j = 0; j < dv; j += LANES) {
+                bf16(halves(r0, j)).fma(w0, FloatVector.fromArray(SPECIES, acc, j)).intoArray(acc, j);
+            }
+        }
+    }
+
+    /** {@link #bf16Accumulate} for binary16 rows. */
+    private static void f16Accumulate(float[] weights, int at, Tensor values, int from, int to, float[] acc) {
+        int dv = values.cols();
+        int shift = at - from; // row i's weight is weights[shift + i]
+        int i = from;
+        for (; i < to - 1; i += 2) {
+            MemorySegment r0 = row(values, i);
+            MemorySegment r1 = row(values, i + 1);
+            FloatVector w0 = FloatVector.broadcast(SPECIES, weights[shift + i]);
+            FloatVector w1 = FloatVector.broadcast(SPECIES, weights[shift + i + 1]);
+            for (int j = 0; j < dv; j += LANES) {
+                FloatVector a = f16(halves(r0, j)).fma(w0, FloatVector.fromArray(SPECIES, acc, j));
+                f16(halves(r1, j)).fma(w1, a).intoArray(acc, j);
+            }
+        }
+        if (i < to) {
+            MemorySegment r0 = row(values, i);
+            FloatVector w0 = FloatVector.broadcast(SPECIES, weights[shift + i]);
+            for (int j = 0; j < dv; j += LANES) {
+                f16(halves(r0, j)).fma(w0, FloatVector.fromArray(SPECIES, acc, j)).intoArray(acc, j);
+            }
+        }
+    }
+
+    /**
+     * {@link #accumulate} one row at a time, any width: the last columns in a masked vector.
      *
      * <p>Not the float32 kernel's eight vectors of sums held in registers across rows: eight widenings in one loop
      * (four for binary16) are more than C2 inlines, and it boxed them, 136 bytes a row (285 MB per call over 2²⁰ rows
      * at dv = 128, binary16). With one widening in the loop over columns nothing is allocated.
      */
-    static void accumulate(float[] weights, int at, Tensor values, int from, int to, float[] acc) {
+    private static void accumulateRows(float[] weights, int at, Tensor values, int from, int to, float[] acc) {
         int dv = values.cols();
         int full = dv - dv % LANES;
         VectorMask<Float> tail = SPECIES.indexInRange(full, dv);
